@@ -1,0 +1,172 @@
+"""The append-only, hash-chained audit trail.
+
+Every entry stores the SHA-256 of the previous entry (`prev_hash`) and its own `hash`, computed
+over `prev_hash` and a canonical encoding of the entry (msgspec JSON, keys sorted, timestamps as
+UTC ISO-8601 with microseconds). Changing, deleting or inserting a row in the middle breaks the
+chain at that row or the next one; `verify_chain` names the first broken entry.
+
+`record` must run inside the caller's write transaction, so an action and its audit entry
+commit together. Appends are serialised: by the IMMEDIATE transaction on SQLite, by a
+transaction-scoped advisory lock on PostgreSQL.
+
+No function here deletes entries; `purge_before` refuses anything younger than the retention
+minimum and keeps the chain verifiable from the first remaining entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+from piccolo.engine.postgres import PostgresEngine
+
+from storage.tables import AuditEntry
+
+GENESIS_HASH = "0" * 64
+_ADVISORY_LOCK_KEY = 0x466F726D  # "Form"
+_ENCODER = msgspec.json.Encoder(order="sorted")
+
+
+class Actor(msgspec.Struct, frozen=True, kw_only=True):
+    """Who did it and from where; anonymous for failed sign-ins of unknown names."""
+
+    id: int | None = None
+    name: str = ""
+    ip: str = ""
+    request_id: str = ""
+
+
+class BrokenEntry(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    reason: str
+
+
+class ChainReport(msgspec.Struct, frozen=True, kw_only=True):
+    checked: int
+    broken: BrokenEntry | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken is None
+
+
+def canonical_bytes(entry: dict[str, Any]) -> bytes:
+    """The bytes that are hashed: every audited column but `id`, `prev_hash` and `hash`."""
+    at = entry["at"]
+    if isinstance(at, str):
+        at = datetime.fromisoformat(at)
+    body = {
+        "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor_id": entry["actor_id"],
+        "actor_name": entry["actor_name"],
+        "action": entry["action"],
+        "target_type": entry["target_type"],
+        "target_id": entry["target_id"],
+        "ip": entry["ip"],
+        "request_id": entry["request_id"],
+        "before": _loaded(entry["before"]),
+        "after": _loaded(entry["after"]),
+    }
+    return _ENCODER.encode(body)
+
+
+def entry_hash(prev_hash: str, entry: dict[str, Any]) -> str:
+    return hashlib.sha256(prev_hash.encode() + b"\n" + canonical_bytes(entry)).hexdigest()
+
+
+async def record(
+    action: str,
+    actor: Actor,
+    *,
+    target_type: str = "",
+    target_id: str | int = "",
+    before: Any = None,
+    after: Any = None,
+    now: datetime | None = None,
+) -> None:
+    """Append one entry. Call inside the write transaction of the change it records."""
+    engine = AuditEntry._meta.db
+    if isinstance(engine, PostgresEngine):
+        await AuditEntry.raw("SELECT pg_advisory_xact_lock({})", _ADVISORY_LOCK_KEY)
+    last = await AuditEntry.select(AuditEntry.hash).order_by(AuditEntry.id, ascending=False).first()
+    prev_hash = last["hash"] if last else GENESIS_HASH
+    row = {
+        "at": (now or datetime.now(UTC)).astimezone(UTC),
+        "actor_id": actor.id,
+        "actor_name": actor.name[:100],
+        "action": action,
+        "target_type": target_type,
+        "target_id": str(target_id),
+        "ip": actor.ip[:64],
+        "request_id": actor.request_id[:64],
+        "before": _plain(before),
+        "after": _plain(after),
+    }
+    await AuditEntry.insert(AuditEntry(**row, prev_hash=prev_hash, hash=entry_hash(prev_hash, row)))
+
+
+async def verify_chain(batch_size: int = 2000) -> ChainReport:
+    """Walk the whole chain in id order; report the first entry whose link or hash is wrong."""
+    checked = 0
+    previous: str | None = None
+    last_id = 0
+    while True:
+        rows = (
+            await AuditEntry.select().where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch_size)
+        )
+        if not rows:
+            return ChainReport(checked=checked)
+        for row in rows:
+            if previous is not None and row["prev_hash"] != previous:
+                return ChainReport(
+                    checked=checked,
+                    broken=BrokenEntry(id=row["id"], reason="prev_hash does not match the previous entry"),
+                )
+            if previous is None and row["prev_hash"] != GENESIS_HASH and row["id"] == 1:
+                return ChainReport(
+                    checked=checked, broken=BrokenEntry(id=row["id"], reason="bad genesis link")
+                )
+            if entry_hash(row["prev_hash"], row) != row["hash"]:
+                return ChainReport(
+                    checked=checked,
+                    broken=BrokenEntry(
+                        id=row["id"], reason="content does not match its hash (row was altered)"
+                    ),
+                )
+            previous = row["hash"]
+            checked += 1
+        last_id = rows[-1]["id"]
+
+
+class RetentionError(ValueError):
+    """A purge would delete entries younger than the retention minimum."""
+
+
+async def purge_before(cutoff: datetime, retention_days: int, now: datetime | None = None) -> int:
+    """Delete entries older than `cutoff`, which must itself be older than the retention period.
+
+    The first remaining entry keeps its `prev_hash`, which anchors verification from there on.
+    """
+    now = now or datetime.now(UTC)
+    if cutoff > now - timedelta(days=retention_days):
+        raise RetentionError(
+            f"entries younger than {retention_days} days must be kept; cutoff {cutoff.date()} is too recent"
+        )
+    doomed = await AuditEntry.count().where(AuditEntry.at < cutoff)
+    if doomed:
+        await AuditEntry.delete().where(AuditEntry.at < cutoff)
+    return doomed
+
+
+def _plain(value: Any) -> str | None:
+    """Audit payloads as JSON text (Structs, dates and Decimals become JSON)."""
+    if value is None:
+        return None
+    return _ENCODER.encode(value).decode()
+
+
+def _loaded(value: str | None) -> Any:
+    return None if value is None else json.loads(value)

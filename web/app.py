@@ -1,0 +1,87 @@
+"""The Litestar application: the composition root that wires every package together."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.config.csrf import CSRFConfig
+from litestar.middleware.base import DefineMiddleware
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.plugins.prometheus import PrometheusConfig
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from storage.access import Permission
+from web import background, i18n
+from web.auth.guards import needs, permission_guard
+from web.auth.middleware import AuthenticationMiddleware, CSRFMiddleware
+from web.errors import EXCEPTION_HANDLERS
+from web.observability import RequestLogMiddleware, configure_logging
+from web.routes import admin, auth, health, pages
+from web.settings import Settings, load_settings, secret_key
+
+HERE = Path(__file__).parent
+CSRF_HEADER = "x-csrftoken"
+
+
+def _template_engine(engine: JinjaTemplateEngine) -> None:
+    env = engine.engine
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals["current_locale"] = i18n.current_locale
+    env.globals["LOCALES"] = i18n.LOCALES
+    env.globals["Permission"] = Permission
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    csrf = CSRFConfig(
+        secret=secret_key(settings),
+        cookie_secure=not settings.dev,
+        cookie_samesite="lax",
+        header_name=CSRF_HEADER,
+        exclude=["/api/v1/auth/token", "/health", "/metrics"],
+    )
+    readiness: dict[str, Callable[[], Awaitable[Any]]] = background.readiness_probes(settings)
+    static = create_static_files_router(
+        path="/static", directories=[HERE / "static"], opt=needs(Permission.PUBLIC), include_in_schema=False
+    )
+    prometheus = PrometheusConfig(
+        app_name="formflow", prefix="formflow", group_path=True, exclude=["/static"]
+    )
+    app = Litestar(
+        route_handlers=[*auth.ROUTES, *pages.ROUTES, *admin.ROUTES, *health.ROUTES, static],
+        guards=[permission_guard],
+        middleware=[
+            RequestLogMiddleware,
+            prometheus.middleware,
+            DefineMiddleware(i18n.LocaleMiddleware, default_locale=settings.default_locale),
+            DefineMiddleware(CSRFMiddleware, config=csrf),
+            AuthenticationMiddleware,
+        ],
+        template_config=TemplateConfig(
+            directory=HERE / "templates", engine=JinjaTemplateEngine, engine_callback=_template_engine
+        ),
+        plugins=[HTMXPlugin()],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        openapi_config=OpenAPIConfig(
+            title="Formflow API",
+            version="1",
+            render_plugins=[JsonRenderPlugin()],
+            openapi_router=Router(path="/schema", route_handlers=[], opt=needs(Permission.PUBLIC)),
+        ),
+        on_startup=[background.on_startup],
+        on_shutdown=[background.on_shutdown],
+        debug=False,
+        logging_config=None,
+    )
+    app.state.settings = settings
+    app.state.readiness_probes = readiness
+    return app

@@ -1,0 +1,1 @@
+"""Sign-in: passwords, browser sessions, API tokens, CSRF and the permission guard."""

@@ -1,0 +1,100 @@
+"""Server-side browser sessions and personal access tokens.
+
+A new random session token is issued at every sign-in (no session fixation); the cookie holds
+the token, the database only its SHA-256. Logging out deletes the row. Expired sessions are
+refused and removed by the scheduler's housekeeping.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from storage.tables import ApiToken, UserSession
+from web.auth.tokens import digest, new_api_token, new_session_token
+
+SESSION_COOKIE = "formflow_session"
+# Refresh `last_seen_at` at most this often, so reads do not turn into writes on every request.
+_TOUCH_EVERY = timedelta(minutes=5)
+
+
+async def open_session(person_id: int, hours: int, ip: str, user_agent: str) -> str:
+    token = new_session_token()
+    now = datetime.now(UTC)
+    await UserSession.insert(
+        UserSession(
+            token_hash=digest(token),
+            person=person_id,
+            created_at=now,
+            expires_at=now + timedelta(hours=hours),
+            last_seen_at=now,
+            ip=ip[:64],
+            user_agent=user_agent[:300],
+        )
+    )
+    return token
+
+
+async def person_for_session(token: str) -> int | None:
+    now = datetime.now(UTC)
+    row = await (
+        UserSession.select(
+            UserSession.id, UserSession.person, UserSession.expires_at, UserSession.last_seen_at
+        )
+        .where(UserSession.token_hash == digest(token))
+        .first()
+    )
+    if row is None or row["expires_at"] <= now:
+        return None
+    if now - row["last_seen_at"] > _TOUCH_EVERY:
+        await UserSession.update({UserSession.last_seen_at: now}).where(UserSession.id == row["id"])
+    return int(row["person"])
+
+
+async def close_session(token: str) -> int | None:
+    """Delete the session; returns its person id (for the audit entry) or None if unknown."""
+    row = await UserSession.select(UserSession.person).where(UserSession.token_hash == digest(token)).first()
+    if row is None:
+        return None
+    await UserSession.delete().where(UserSession.token_hash == digest(token))
+    return int(row["person"])
+
+
+async def purge_expired_sessions(now: datetime) -> int:
+    count = await UserSession.count().where(UserSession.expires_at <= now)
+    if count:
+        await UserSession.delete().where(UserSession.expires_at <= now)
+    return count
+
+
+async def issue_api_token(person_id: int, name: str, days: int | None) -> tuple[int, str]:
+    token = new_api_token()
+    now = datetime.now(UTC)
+    rows = await ApiToken.insert(
+        ApiToken(
+            person=person_id,
+            name=name[:100],
+            token_hash=digest(token),
+            prefix=token[:12],
+            created_at=now,
+            expires_at=now + timedelta(days=days) if days else None,
+        )
+    ).returning(ApiToken.id)
+    return int(rows[0]["id"]), token
+
+
+async def person_for_api_token(token: str) -> int | None:
+    now = datetime.now(UTC)
+    row = await (
+        ApiToken.select(
+            ApiToken.id, ApiToken.person, ApiToken.expires_at, ApiToken.revoked_at, ApiToken.last_used_at
+        )
+        .where(ApiToken.token_hash == digest(token))
+        .first()
+    )
+    if row is None or row["revoked_at"] is not None:
+        return None
+    if row["expires_at"] is not None and row["expires_at"] <= now:
+        return None
+    if row["last_used_at"] is None or now - row["last_used_at"] > _TOUCH_EVERY:
+        await ApiToken.update({ApiToken.last_used_at: now}).where(ApiToken.id == row["id"])
+    return int(row["person"])

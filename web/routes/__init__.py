@@ -1,0 +1,1 @@
+"""HTTP routes: pages (Jinja2 + htmx) and the JSON API under /api/v1."""
