@@ -24,6 +24,7 @@ os.environ["FORMFLOW_VAR_DIR"] = str(_TMP)
 os.environ["FORMFLOW_STORAGE_PATH"] = str(_TMP / "attachments")
 os.environ["FORMFLOW_BROKER_URL"] = TEST_BROKER_URL
 os.environ["FORMFLOW_IN_PROCESS_WORKER"] = "false"
+os.environ["FORMFLOW_DATABASE_POOL_SIZE"] = "0"  # the test client runs the app on another loop
 os.environ.setdefault("FORMFLOW_LOG_LEVEL", "WARNING")
 
 IN_CI = os.environ.get("CI") == "true"

@@ -20,6 +20,8 @@ from litestar import Litestar
 
 from runtime.broker import configure_broker, ping
 from runtime.scheduler import PeriodicJob, Scheduler
+from storage.database import is_postgres_url
+from storage.tables import Person
 from web.auth.sessions import purge_expired_sessions
 from web.settings import Settings
 
@@ -66,6 +68,8 @@ def _check_storage(settings: Settings) -> None:
 
 async def on_startup(app: Litestar) -> None:
     settings: Settings = app.state.settings
+    if _pooled(settings):
+        await Person._meta.db.start_connection_pool(min_size=1, max_size=settings.database_pool_size)
     broker = configure_broker(settings.broker_url)
     if not settings.runs_worker_in_process:
         return
@@ -85,3 +89,9 @@ async def on_shutdown(app: Litestar) -> None:
     worker: dramatiq.Worker | None = getattr(app.state, "worker", None)
     if worker is not None:
         await anyio.to_thread.run_sync(lambda: worker.stop(timeout=5000))
+    if _pooled(app.state.settings):
+        await Person._meta.db.close_connection_pool()
+
+
+def _pooled(settings: Settings) -> bool:
+    return is_postgres_url(settings.database_url) and settings.database_pool_size > 0

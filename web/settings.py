@@ -36,6 +36,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     web_workers: Positive = 1
     base_url: str = ""
     database_url: str = DEFAULT_DATABASE_URL
+    # PostgreSQL connections per process; 0 opens one per query (tests, one-off commands).
+    database_pool_size: Annotated[int, msgspec.Meta(ge=0, le=200)] = 10
     broker_url: str = "memory://"
     in_process_worker: bool | None = None
     storage_backend: Literal["local", "s3"] = "local"
