@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from piccolo.columns import (
     JSON,
+    BigInt,
     Boolean,
     ForeignKey,
     Integer,
     OnDelete,
     Serial,
+    Text,
     Timestamptz,
     Varchar,
 )
@@ -109,4 +111,65 @@ class AuditEntry(Table, tablename="audit_entry"):
     hash = Varchar(length=64, unique=True)
 
 
-ALL_TABLES: list[type[Table]] = [Position, Department, Person, UserSession, ApiToken, AuditEntry]
+class ProcessTemplate(Table, tablename="process_template"):
+    """A process template (流程模板): a stable key, a category, and its versions."""
+
+    id = Serial(primary_key=True)
+    key = Varchar(length=64, unique=True, index=True)
+    category = Varchar(length=64, default="general")
+    name_zh = Varchar(length=100)
+    name_en = Varchar(length=100)
+    description_zh = Text(default="")
+    description_en = Text(default="")
+    created_at = Timestamptz()
+
+
+class TemplateVersion(Table, tablename="template_version"):
+    """One immutable published version of a template: its form schema and flow graph as JSON.
+
+    Instances pin the version they started on; a new version never changes running requests.
+    """
+
+    id = Serial(primary_key=True)
+    template = ForeignKey(ProcessTemplate, on_delete=OnDelete.restrict, index=True)
+    version = Integer()
+    form = JSON()
+    flow = JSON(null=True, default=None)
+    change_note = Text(default="")
+    effective_from = Timestamptz()
+    published_at = Timestamptz()
+    published_by = Integer(null=True, default=None)
+
+
+class Attachment(Table, tablename="attachment"):
+    """An uploaded file. The object key is generated, never the uploader's file name.
+
+    It belongs to its uploader until a draft or instance references it (`instance_id`); a
+    referenced attachment is immutable. Unreferenced uploads are removed after a day.
+    """
+
+    id = Serial(primary_key=True)
+    uid = Varchar(length=32, unique=True, index=True)
+    uploader = ForeignKey(Person, on_delete=OnDelete.restrict)
+    name = Varchar(length=255)
+    size = BigInt()
+    content_type = Varchar(length=100)
+    sha256 = Varchar(length=64)
+    object_key = Varchar(length=200, unique=True)
+    sensitive = Boolean(default=False)
+    instance_id = Integer(null=True, default=None, index=True)
+    created_at = Timestamptz()
+    linked_at = Timestamptz(null=True, default=None)
+
+
+ALL_TABLES: list[type[Table]] = [
+    Position,
+    Department,
+    Person,
+    UserSession,
+    ApiToken,
+    AuditEntry,
+    ProcessTemplate,
+    TemplateVersion,
+    Attachment,
+]
