@@ -72,3 +72,14 @@ def write_transaction(engine: Engine) -> Any:
     if isinstance(engine, SQLiteEngine):
         return engine.transaction(transaction_type=TransactionType.immediate)
     return engine.transaction()
+
+
+def icontains(column: Any, text: str) -> Any:
+    """A case-insensitive "contains" clause: ILIKE on PostgreSQL, LIKE (already so) on SQLite.
+
+    `%` and `_` typed by a user act as wildcards, as in any LIKE search; they only widen it.
+    """
+    pattern = f"%{text}%"
+    if isinstance(column._meta.table._meta.db, SQLiteEngine):
+        return column.like(pattern)
+    return column.ilike(pattern)

@@ -162,6 +162,147 @@ class Attachment(Table, tablename="attachment"):
     linked_at = Timestamptz(null=True, default=None)
 
 
+class Instance(Table, tablename="instance"):
+    """A live request: its data, the engine's state, and columns copied out of them for lists.
+
+    `row_version` is the optimistic lock: every command updates the row with
+    `WHERE id = ? AND row_version = ?`; zero rows updated means someone else acted first.
+    """
+
+    id = Serial(primary_key=True)
+    number = Varchar(length=20, unique=True)
+    template_key = Varchar(length=64, index=True)
+    template_version = ForeignKey(TemplateVersion, on_delete=OnDelete.restrict)
+    version = Integer()
+    initiator = ForeignKey(Person, on_delete=OnDelete.restrict, index=True)
+    department_id = Integer(null=True, default=None, index=True)
+    title = Varchar(length=200, default="")
+    status = Varchar(length=32, index=True)
+    urgent = Boolean(default=False)
+    data = JSON()
+    state = JSON()
+    row_version = Integer(default=0)
+    current_step = Varchar(length=200, default="")
+    created_at = Timestamptz()
+    submitted_at = Timestamptz(null=True, default=None)
+    updated_at = Timestamptz()
+    closed_at = Timestamptz(null=True, default=None)
+
+
+class InstanceCounter(Table, tablename="instance_counter"):
+    """The per-month sequence behind instance numbers like FL202406001."""
+
+    id = Serial(primary_key=True)
+    month = Varchar(length=6, unique=True)
+    last = Integer(default=0)
+
+
+class InstanceEvent(Table, tablename="instance_event"):
+    """The append-only event log of an instance: the timeline, analytics and replay read it."""
+
+    id = Serial(primary_key=True)
+    instance = ForeignKey(Instance, on_delete=OnDelete.restrict, index=True)
+    seq = Integer()
+    at = Timestamptz()
+    actor_id = Integer(null=True, default=None)
+    kind = Varchar(length=48)
+    node_id = Varchar(length=64, null=True, default=None)
+    task_key = Varchar(length=120, null=True, default=None)
+    data = JSON(default={})
+
+
+class Task(Table, tablename="task"):
+    """A task as the inbox sees it; the engine's state stays the source of truth."""
+
+    id = Serial(primary_key=True)
+    task_key = Varchar(length=120, unique=True)
+    instance = ForeignKey(Instance, on_delete=OnDelete.restrict, index=True)
+    node_id = Varchar(length=64)
+    kind = Varchar(length=16)
+    title = Varchar(length=200, default="")
+    assignee = ForeignKey(Person, on_delete=OnDelete.restrict, index=True)
+    status = Varchar(length=16, default="open", index=True)
+    outcome = Varchar(length=32, null=True, default=None)
+    reason = JSON(default={})
+    created_at = Timestamptz()
+    due_at = Timestamptz(null=True, default=None, index=True)
+    closed_at = Timestamptz(null=True, default=None)
+    closed_by = Integer(null=True, default=None)
+
+
+class Timer(Table, tablename="timer"):
+    """A deadline, reminder or wait: a row claimed by the scheduler when due, never a sleep."""
+
+    id = Serial(primary_key=True)
+    timer_key = Varchar(length=160, unique=True)
+    instance = ForeignKey(Instance, on_delete=OnDelete.restrict, index=True)
+    kind = Varchar(length=32)
+    task_key = Varchar(length=120, null=True, default=None)
+    node_id = Varchar(length=64, null=True, default=None)
+    due_at = Timestamptz(index=True)
+    status = Varchar(length=16, default="pending", index=True)
+    fired_at = Timestamptz(null=True, default=None)
+
+
+class OutboxMessage(Table, tablename="outbox_message"):
+    """A message for a dramatiq actor, written in the transaction of the change that causes it."""
+
+    id = Serial(primary_key=True)
+    key = Varchar(length=200, unique=True)
+    actor = Varchar(length=64)
+    payload = JSON()
+    status = Varchar(length=16, default="pending", index=True)
+    attempts = Integer(default=0)
+    next_attempt_at = Timestamptz(index=True)
+    last_error = Text(default="")
+    created_at = Timestamptz()
+    sent_at = Timestamptz(null=True, default=None)
+
+
+class Incident(Table, tablename="incident"):
+    """Work that failed for good (retries exhausted): visible to admins, who can retry it."""
+
+    id = Serial(primary_key=True)
+    created_at = Timestamptz()
+    source = Varchar(length=64)
+    key = Varchar(length=200, index=True)
+    message = Text()
+    payload = JSON(default={})
+    resolved_at = Timestamptz(null=True, default=None)
+    resolved_by = Integer(null=True, default=None)
+
+
+class Notification(Table, tablename="notification"):
+    """An in-app message; delivered at most once per key."""
+
+    id = Serial(primary_key=True)
+    key = Varchar(length=200, unique=True)
+    person = ForeignKey(Person, on_delete=OnDelete.cascade, index=True)
+    kind = Varchar(length=48)
+    title = Varchar(length=200)
+    body = Text(default="")
+    link = Varchar(length=300, default="")
+    created_at = Timestamptz()
+    read_at = Timestamptz(null=True, default=None)
+
+
+class IdempotencyRecord(Table, tablename="idempotency_record"):
+    """The first response to an API action sent with an `Idempotency-Key` header.
+
+    `scope_key` is "<person id>:<key>", so one person's key never replays another's response.
+    `fingerprint` is the SHA-256 of the request (method, path, body): the same key on a
+    different request is refused. Written in the transaction of the action it answers.
+    """
+
+    id = Serial(primary_key=True)
+    scope_key = Varchar(length=240, unique=True)
+    person_id = Integer()
+    fingerprint = Varchar(length=64)
+    status_code = Integer()
+    body = JSON()
+    created_at = Timestamptz(index=True)
+
+
 ALL_TABLES: list[type[Table]] = [
     Position,
     Department,
@@ -172,4 +313,13 @@ ALL_TABLES: list[type[Table]] = [
     ProcessTemplate,
     TemplateVersion,
     Attachment,
+    Instance,
+    InstanceCounter,
+    InstanceEvent,
+    Task,
+    Timer,
+    OutboxMessage,
+    Incident,
+    Notification,
+    IdempotencyRecord,
 ]

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from storage.database import icontains
 from storage.tables import ProcessTemplate, TemplateVersion
 
 
@@ -39,11 +40,10 @@ async def list_templates(now: datetime, search: str = "") -> list[TemplateSummar
     """Templates with a version in effect at `now`, by category then key."""
     query = ProcessTemplate.select().order_by(ProcessTemplate.category).order_by(ProcessTemplate.key)
     if search:
-        pattern = f"%{search}%"
         query = query.where(
-            ProcessTemplate.name_zh.ilike(pattern)
-            | ProcessTemplate.name_en.ilike(pattern)
-            | ProcessTemplate.key.ilike(pattern)
+            icontains(ProcessTemplate.name_zh, search)
+            | icontains(ProcessTemplate.name_en, search)
+            | icontains(ProcessTemplate.key, search)
         )
     templates = await query
     versions = await TemplateVersion.select(TemplateVersion.template, TemplateVersion.version).where(

@@ -18,12 +18,14 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from storage.access import Permission
+from storage.objects import object_store
 from web import background, i18n
 from web.auth.guards import needs, permission_guard
 from web.auth.middleware import AuthenticationMiddleware, CSRFMiddleware
 from web.errors import EXCEPTION_HANDLERS
+from web.form_filters import FILTERS
 from web.observability import RequestLogMiddleware, configure_logging
-from web.routes import admin, auth, health, pages
+from web.routes import admin, attachments, auth, health, pages, profile, templates
 from web.settings import Settings, load_settings, secret_key
 
 HERE = Path(__file__).parent
@@ -37,6 +39,7 @@ def _template_engine(engine: JinjaTemplateEngine) -> None:
     env.globals["current_locale"] = i18n.current_locale
     env.globals["LOCALES"] = i18n.LOCALES
     env.globals["Permission"] = Permission
+    env.filters.update(FILTERS)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -49,7 +52,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         header_name=CSRF_HEADER,
         exclude=["/api/v1/auth/token", "/health", "/metrics"],
     )
-    readiness: dict[str, Callable[[], Awaitable[Any]]] = background.readiness_probes(settings)
+    store = object_store(settings)
+    readiness: dict[str, Callable[[], Awaitable[Any]]] = background.readiness_probes(store)
     static = create_static_files_router(
         path="/static", directories=[HERE / "static"], opt=needs(Permission.PUBLIC), include_in_schema=False
     )
@@ -57,10 +61,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app_name="formflow", prefix="formflow", group_path=True, exclude=["/static"]
     )
     app = Litestar(
-        route_handlers=[*auth.ROUTES, *pages.ROUTES, *admin.ROUTES, *health.ROUTES, static],
+        route_handlers=[
+            *auth.ROUTES,
+            *pages.ROUTES,
+            *profile.ROUTES,
+            *admin.ROUTES,
+            *attachments.ROUTES,
+            *templates.ROUTES,
+            *health.ROUTES,
+            static,
+        ],
         guards=[permission_guard],
         middleware=[
-            RequestLogMiddleware,
             prometheus.middleware,
             DefineMiddleware(i18n.LocaleMiddleware, default_locale=settings.default_locale),
             DefineMiddleware(CSRFMiddleware, config=csrf),
@@ -82,6 +94,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
         logging_config=None,
     )
+    # Outermost, so that requests no route matches (404, 405) get a request id and a log line too.
+    app.asgi_handler = RequestLogMiddleware(app.asgi_handler)
     app.state.settings = settings
     app.state.readiness_probes = readiness
+    app.state.object_store = store
     return app

@@ -11,7 +11,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -21,6 +20,7 @@ from litestar import Litestar
 from runtime.broker import configure_broker, ping
 from runtime.scheduler import PeriodicJob, Scheduler
 from storage.database import is_postgres_url
+from storage.objects import ObjectStore, ObjectStoreError
 from storage.tables import Person
 from web.auth.sessions import purge_expired_sessions
 from web.settings import Settings
@@ -35,41 +35,18 @@ def periodic_jobs(settings: Settings) -> list[PeriodicJob]:
     return [PeriodicJob(name="purge-expired-sessions", every_seconds=600, run=sessions)]
 
 
-def readiness_probes(settings: Settings) -> dict[str, Callable[[], Awaitable[Any]]]:
+def readiness_probes(store: ObjectStore) -> dict[str, Callable[[], Awaitable[Any]]]:
     async def broker() -> None:
         await anyio.to_thread.run_sync(ping, dramatiq.get_broker())
 
-    async def storage() -> None:
-        await anyio.to_thread.run_sync(_check_storage, settings)
-
-    return {"broker": broker, "storage": storage}
-
-
-def _check_storage(settings: Settings) -> None:
-    if settings.storage_backend == "local":
-        folder = Path(settings.storage_path)
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".ready"
-        probe.write_bytes(b"ok")
-        probe.unlink()
-        return
-    from minio import Minio
-
-    client = Minio(
-        settings.s3_endpoint,
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key,
-        secure=settings.s3_secure,
-        region=settings.s3_region,
-    )
-    if not client.bucket_exists(settings.s3_bucket):
-        raise RuntimeError(f"bucket {settings.s3_bucket} is missing")
+    return {"broker": broker, "storage": store.ping}
 
 
 async def on_startup(app: Litestar) -> None:
     settings: Settings = app.state.settings
     if _pooled(settings):
         await Person._meta.db.start_connection_pool(min_size=1, max_size=settings.database_pool_size)
+    await _prepare_storage(app.state.object_store)
     broker = configure_broker(settings.broker_url)
     if not settings.runs_worker_in_process:
         return
@@ -91,6 +68,14 @@ async def on_shutdown(app: Litestar) -> None:
         await anyio.to_thread.run_sync(lambda: worker.stop(timeout=5000))
     if _pooled(app.state.settings):
         await Person._meta.db.close_connection_pool()
+
+
+async def _prepare_storage(store: ObjectStore) -> None:
+    """Create the attachments folder or bucket when missing; a failure leaves readiness failing."""
+    try:
+        await store.prepare()
+    except ObjectStoreError as exc:
+        log.error("object store %s is not ready: %s", store.name, exc)
 
 
 def _pooled(settings: Settings) -> bool:

@@ -5,6 +5,9 @@ These are demo credentials: never seed them into a production database.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from builder.demo_templates import seed_demo_templates
 from storage import audit
 from storage.access import Role
 from storage.database import write_transaction
@@ -50,9 +53,10 @@ PEOPLE = [
 
 
 async def seed_demo() -> bool:
-    """Create the demo organisation once; returns False when it is already there."""
+    """Create the demo organisation and templates once; returns False when already there."""
     async with write_transaction(Person._meta.db):
         if await Person.exists().where(Person.employee_no == "admin"):
+            await seed_demo_templates(datetime.now(UTC))
             return False
         for code, zh, en, roles in POSITIONS:
             await Position.insert(Position(code=code, name_zh=zh, name_en=en, roles=[str(r) for r in roles]))
@@ -93,9 +97,10 @@ async def seed_demo() -> bool:
                     leader_employee_no=leader,
                 )
             )
+        templates = await seed_demo_templates(datetime.now(UTC))
         await audit.record(
             "org.demo_seeded",
             audit.Actor(name="formflow seed-demo"),
-            after={"departments": len(DEPARTMENTS), "people": len(PEOPLE)},
+            after={"departments": len(DEPARTMENTS), "people": len(PEOPLE), "templates": templates},
         )
     return True

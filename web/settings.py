@@ -55,6 +55,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     login_max_failures: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
     login_lockout_minutes: Annotated[int, msgspec.Meta(ge=1, le=24 * 60)] = 15
     login_ip_failures_per_10min: Annotated[int, msgspec.Meta(ge=1)] = 30
+    password_hash_time_cost: Annotated[int, msgspec.Meta(ge=1, le=20)] = 3
+    password_hash_memory_kib: Annotated[int, msgspec.Meta(ge=1024, le=4 * 1024 * 1024)] = 64 * 1024
     audit_retention_days: Annotated[int, msgspec.Meta(ge=MIN_AUDIT_RETENTION_DAYS)] = 3 * 365
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False

@@ -12,7 +12,7 @@ from litestar.response import Template
 
 from storage import audit
 from storage.access import Permission, Principal, scope_filter
-from storage.database import write_transaction
+from storage.database import icontains, write_transaction
 from storage.org import (
     DepartmentDraft,
     OrgError,
@@ -89,7 +89,7 @@ def _person_query(principal: Principal, q: str) -> Any:
     )
     where = scope_filter(principal, Permission.ORG_VIEW, Person.id, Person.department)
     if q:
-        match = Person.name.ilike(f"%{q}%") | Person.employee_no.ilike(f"%{q}%")
+        match = icontains(Person.name, q) | icontains(Person.employee_no, q)
         where = match if where is None else where & match
     return query, where
 

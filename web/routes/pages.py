@@ -15,11 +15,6 @@ def home(request: AnyRequest) -> Template:
     return Template("home.html", context={"section": "home"})
 
 
-@get("/process-center", opt=needs(Permission.PROCESS_START), sync_to_thread=False)
-def process_center(request: AnyRequest) -> Template:
-    return Template("section.html", context={"section": "process-center"})
-
-
 @get("/inbox", opt=needs(Permission.TASK_ACT), sync_to_thread=False)
 def inbox(request: AnyRequest) -> Template:
     return Template("section.html", context={"section": "inbox"})
@@ -35,4 +30,4 @@ def monitor(request: AnyRequest) -> Template:
     return Template("section.html", context={"section": "monitor"})
 
 
-ROUTES = [home, process_center, inbox, my_requests, monitor]
+ROUTES = [home, inbox, my_requests, monitor]

@@ -1,0 +1,94 @@
+"""What a rendered form needs besides the schema: context, directory, values to show."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from forms import (
+    CompiledForm,
+    CurrentUser,
+    FormSchema,
+    ValidationContext,
+    ValidationResult,
+    compile_form,
+    load_schema,
+)
+from forms.model import ComputedField, DetailTableField, is_layout
+from storage.access import Principal
+from storage.tables import Department, Person
+from storage.templates import PublishedVersion
+from web.i18n import current_locale
+
+BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def schema_of(version: PublishedVersion) -> FormSchema:
+    import msgspec
+
+    return load_schema(msgspec.json.encode(version.form))
+
+
+def compiled(version: PublishedVersion) -> tuple[FormSchema, CompiledForm]:
+    schema = schema_of(version)
+    return schema, compile_form(schema)
+
+
+def validation_context(principal: Principal, now: datetime | None = None) -> ValidationContext:
+    now = now or datetime.now(UTC)
+    return ValidationContext(
+        today=now.astimezone(BUSINESS_TZ).date(),
+        user=CurrentUser(
+            id=str(principal.id),
+            name=principal.name,
+            department_id=str(principal.department_id) if principal.department_id is not None else None,
+        ),
+        locale=current_locale(),
+    )
+
+
+async def directory() -> dict[str, list[dict[str, str]]]:
+    """People and departments for the pickers (ids as strings, as form data stores them)."""
+    people = (
+        await Person.select(Person.id, Person.name, Person.employee_no)
+        .where(Person.active.eq(True))
+        .order_by(Person.employee_no)
+    )
+    departments = await Department.select(Department.id, Department.name_zh, Department.name_en).order_by(
+        Department.id
+    )
+    zh = current_locale() == "zh-CN"
+    return {
+        "people": [{"id": str(p["id"]), "label": f"{p['name']} ({p['employee_no']})"} for p in people],
+        "departments": [
+            {"id": str(d["id"]), "label": d["name_zh"] if zh else d["name_en"]} for d in departments
+        ],
+    }
+
+
+def shown_values(schema: FormSchema, posted: dict[str, Any], result: ValidationResult) -> dict[str, Any]:
+    """What the inputs show after a check: the user's own input (even when invalid, so nothing
+    typed is lost), and the server's recomputed values for computed fields and totals."""
+    values = dict(posted)
+    for field in schema.fields:
+        if is_layout(field):
+            continue
+        if isinstance(field, ComputedField):
+            values[field.key] = result.data.get(field.key)
+        elif isinstance(field, DetailTableField) and any(isinstance(c, ComputedField) for c in field.columns):
+            cleaned = result.data.get(field.key) or []
+            rows = [dict(r) for r in posted.get(field.key) or []]
+            for row, clean in zip(rows, cleaned, strict=False):
+                if isinstance(clean, dict):
+                    row.update(
+                        {c.key: clean.get(c.key) for c in field.columns if isinstance(c, ComputedField)}
+                    )
+            values[field.key] = rows
+    if "totals" in result.data:
+        values["totals"] = result.data["totals"]
+    return values
+
+
+def visibility(result: ValidationResult) -> dict[str, dict[str, bool]]:
+    return {path: {"visible": False} for path in result.hidden}
