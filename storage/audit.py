@@ -9,8 +9,11 @@ chain at that row or the next one; `verify_chain` names the first broken entry.
 commit together. Appends are serialised: by the IMMEDIATE transaction on SQLite, by a
 transaction-scoped advisory lock on PostgreSQL.
 
-No function here deletes entries; `purge_before` refuses anything younger than the retention
-minimum and keeps the chain verifiable from the first remaining entry.
+No function here deletes entries but `purge_before`, which refuses anything younger than the
+retention period (never below `MIN_RETENTION_DAYS`) and appends an `audit.purged` entry naming
+the first remaining entry and its link: verification accepts a first entry that does not link
+to the genesis hash only when such an anchor vouches for it, so deleting the oldest entries by
+hand is detected like any other deletion.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from piccolo.engine.postgres import PostgresEngine
 from storage.tables import AuditEntry
 
 GENESIS_HASH = "0" * 64
+MIN_RETENTION_DAYS = 180
+PURGE_ACTION = "audit.purged"
 _ADVISORY_LOCK_KEY = 0x466F726D  # "Form"
 _ENCODER = msgspec.json.Encoder(order="sorted")
 
@@ -120,14 +125,15 @@ async def verify_chain(batch_size: int = 2000) -> ChainReport:
         if not rows:
             return ChainReport(checked=checked)
         for row in rows:
+            if previous is None and row["prev_hash"] != GENESIS_HASH and not await _purge_vouches_for(row):
+                return ChainReport(
+                    checked=checked,
+                    broken=BrokenEntry(id=row["id"], reason="the entries before it were deleted"),
+                )
             if previous is not None and row["prev_hash"] != previous:
                 return ChainReport(
                     checked=checked,
                     broken=BrokenEntry(id=row["id"], reason="prev_hash does not match the previous entry"),
-                )
-            if previous is None and row["prev_hash"] != GENESIS_HASH and row["id"] == 1:
-                return ChainReport(
-                    checked=checked, broken=BrokenEntry(id=row["id"], reason="bad genesis link")
                 )
             if entry_hash(row["prev_hash"], row) != row["hash"]:
                 return ChainReport(
@@ -141,6 +147,16 @@ async def verify_chain(batch_size: int = 2000) -> ChainReport:
         last_id = rows[-1]["id"]
 
 
+async def _purge_vouches_for(first: dict[str, Any]) -> bool:
+    """True when a (chained, so itself verified) purge entry names this first entry and its link."""
+    anchors = await AuditEntry.select(AuditEntry.after).where(AuditEntry.action == PURGE_ACTION)
+    for anchor in anchors:
+        after = _loaded(anchor["after"]) or {}
+        if after.get("first_id") == first["id"] and after.get("first_prev_hash") == first["prev_hash"]:
+            return True
+    return False
+
+
 class RetentionError(ValueError):
     """A purge would delete entries younger than the retention minimum."""
 
@@ -148,16 +164,34 @@ class RetentionError(ValueError):
 async def purge_before(cutoff: datetime, retention_days: int, now: datetime | None = None) -> int:
     """Delete entries older than `cutoff`, which must itself be older than the retention period.
 
-    The first remaining entry keeps its `prev_hash`, which anchors verification from there on.
+    Call inside a write transaction. Appends an `audit.purged` anchor for the first entry that
+    remains, so the shortened chain still verifies.
     """
     now = now or datetime.now(UTC)
+    if retention_days < MIN_RETENTION_DAYS:
+        raise RetentionError(
+            f"the retention period is at least {MIN_RETENTION_DAYS} days, not {retention_days}"
+        )
     if cutoff > now - timedelta(days=retention_days):
         raise RetentionError(
             f"entries younger than {retention_days} days must be kept; cutoff {cutoff.date()} is too recent"
         )
     doomed = await AuditEntry.count().where(AuditEntry.at < cutoff)
-    if doomed:
-        await AuditEntry.delete().where(AuditEntry.at < cutoff)
+    if not doomed:
+        return 0
+    await AuditEntry.delete().where(AuditEntry.at < cutoff)
+    first = await AuditEntry.select(AuditEntry.id, AuditEntry.prev_hash).order_by(AuditEntry.id).first()
+    await record(
+        PURGE_ACTION,
+        Actor(name="formflow"),
+        after={
+            "cutoff": cutoff.isoformat(),
+            "deleted": doomed,
+            "first_id": first["id"] if first else None,
+            "first_prev_hash": first["prev_hash"] if first else None,
+        },
+        now=now,
+    )
     return doomed
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import msgspec
@@ -116,11 +116,15 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 
 def plan_import(
     rows: list[dict[str, str]],
-    existing_departments: Iterable[str],
+    existing_departments: Mapping[str, str | None],
     existing_people: Iterable[str],
     existing_positions: Iterable[str],
 ) -> tuple[ImportPlan | None, list[RowError]]:
-    """Check every row against the file and the database; a plan only when there is no error."""
+    """Check every row against the file and the database; a plan only when there is no error.
+
+    `existing_departments` maps each department code in the database to its parent's code, so
+    a file cannot hang a department below one of its own descendants either.
+    """
     errors: list[RowError] = []
     dept_codes = set(existing_departments)
     person_codes = set(existing_people)
@@ -164,6 +168,8 @@ def plan_import(
                             line, column, f"{what} {get(column)!r} is neither in the file nor in the system"
                         )
                     )
+            if len(get("name_en", "")) > 100:
+                errors.append(RowError(line, "name_en", "longer than 100 characters"))
             if get("parent") == code:
                 errors.append(RowError(line, "parent", "a department cannot be its own parent"))
             departments.append(
@@ -177,6 +183,9 @@ def plan_import(
                 )
             )
         else:
+            for column, limit in (("email", 254), ("phone", 32), ("name_en", 100)):
+                if len(get(column, "")) > limit:
+                    errors.append(RowError(line, column, f"{column} is longer than {limit} characters"))
             if get("email") and not _EMAIL.match(get("email", "")):
                 errors.append(RowError(line, "email", f"{get('email')!r} is not an e-mail address"))
             if get("phone") and not _PHONE.match(get("phone", "")):
@@ -205,14 +214,17 @@ def plan_import(
                     manager_employee_no=get("manager") or None,
                 )
             )
-    errors.extend(_parent_cycles(departments, rows))
+    errors.extend(_parent_cycles(departments, rows, existing_departments))
     if errors:
         return None, sorted(errors, key=lambda e: (e.row, e.column))
     return ImportPlan(departments=_parents_first(departments), people=people), []
 
 
-async def existing_codes() -> tuple[list[str], list[str], list[str]]:
-    departments = [r["code"] for r in await Department.select(Department.code)]
+async def existing_codes() -> tuple[dict[str, str | None], list[str], list[str]]:
+    departments = {
+        r["code"]: r["parent_code"]
+        for r in await Department.select(Department.code, Department.parent.code.as_alias("parent_code"))
+    }
     people = [r["employee_no"] for r in await Person.select(Person.employee_no)]
     positions = [r["code"] for r in await Position.select(Position.code)]
     return departments, people, positions
@@ -273,25 +285,30 @@ def _parents_first(departments: list[DepartmentDraft]) -> list[DepartmentDraft]:
     return ordered
 
 
-def _parent_cycles(departments: list[DepartmentDraft], rows: list[dict[str, str]]) -> list[RowError]:
-    parent = {d.code: d.parent_code for d in departments}
+def _parent_cycles(
+    departments: list[DepartmentDraft], rows: list[dict[str, str]], existing: Mapping[str, str | None]
+) -> list[RowError]:
+    """Rows whose parent chain, through the file and the database, comes back to them."""
+    parent = dict(existing) | {d.code: d.parent_code for d in departments}
     line_of = {
         row.get("code"): i
         for i, row in enumerate(rows, start=2)
         if row.get("type", "").lower() == "department"
     }
     errors = []
-    for start in parent:
-        seen = {start}
+    for draft in departments:
+        start = draft.code
+        chain = [start]
         current = parent.get(start)
-        while current in parent:
+        while current is not None and current not in chain[1:]:
+            chain.append(current)
             if current == start:
+                loop = " → ".join(chain)
                 errors.append(
-                    RowError(line_of[start], "parent", "the parent chain loops back to this department")
+                    RowError(
+                        line_of[start], "parent", f"the parent chain loops back to this department: {loop}"
+                    )
                 )
                 break
-            if current in seen:
-                break
-            seen.add(current)
             current = parent.get(current)
     return errors

@@ -20,7 +20,7 @@ from litestar.template.config import TemplateConfig
 from storage.access import Permission
 from storage.objects import object_store
 from web import background, i18n
-from web.auth.guards import needs, permission_guard
+from web.auth.guards import PERMISSION_KEY, needs, permission_guard
 from web.auth.middleware import AuthenticationMiddleware, CSRFMiddleware
 from web.errors import EXCEPTION_HANDLERS
 from web.form_filters import FILTERS
@@ -40,6 +40,16 @@ def _template_engine(engine: JinjaTemplateEngine) -> None:
     env.globals["LOCALES"] = i18n.LOCALES
     env.globals["Permission"] = Permission
     env.filters.update(FILTERS)
+
+
+def _open_automatic_options(app: Litestar) -> None:
+    """Litestar answers OPTIONS on every path by itself (204 + Allow, no data): declare it public."""
+    for route in app.routes:
+        handlers = getattr(route, "route_handler_map", {})
+        entry = handlers.get("OPTIONS")
+        handler = entry[0] if isinstance(entry, tuple) else entry
+        if handler is not None and handler.fn.__name__ == "options_handler":
+            handler.opt.setdefault(PERMISSION_KEY, Permission.PUBLIC)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -94,6 +104,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
         logging_config=None,
     )
+    _open_automatic_options(app)
     # Outermost, so that requests no route matches (404, 405) get a request id and a log line too.
     app.asgi_handler = RequestLogMiddleware(app.asgi_handler)
     app.state.settings = settings

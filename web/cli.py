@@ -113,7 +113,16 @@ def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_import_org(settings: Settings, args: argparse.Namespace) -> int:
     from storage import audit
     from storage.database import write_transaction
-    from storage.org_import import ImportFileError, apply_plan, existing_codes, plan_import, read_rows
+    from storage.org import OrgError
+    from storage.org_import import (
+        ImportFileError,
+        ImportPlan,
+        ImportResult,
+        apply_plan,
+        existing_codes,
+        plan_import,
+        read_rows,
+    )
     from storage.tables import Person
 
     path = Path(args.file)
@@ -136,20 +145,28 @@ def cmd_import_org(settings: Settings, args: argparse.Namespace) -> int:
         if args.dry_run:
             print(f"{path.name} is valid: {len(plan.departments)} departments, {len(plan.people)} people")
             return 0
-        async with write_transaction(Person._meta.db):
-            result = await apply_plan(plan, progress=_progress_bar)
-            await audit.record(
-                "org.imported",
-                audit.Actor(name="formflow import-org"),
-                target_type="file",
-                target_id=path.name[:64],
-                after={
-                    "departments": [d.code for d in plan.departments],
-                    "people": [p.employee_no for p in plan.people],
-                },
-            )
+        try:
+            async with write_transaction(Person._meta.db):
+                result = await _apply(plan)
+        except OrgError as exc:
+            print(f"\n{path.name}: {exc}; nothing was imported", file=sys.stderr)
+            return 1
         print(f"\nimported {result.departments} departments and {result.people} people")
         return 0
+
+    async def _apply(plan: ImportPlan) -> ImportResult:
+        result = await apply_plan(plan, progress=_progress_bar)
+        await audit.record(
+            "org.imported",
+            audit.Actor(name="formflow import-org"),
+            target_type="file",
+            target_id=path.name[:64],
+            after={
+                "departments": [d.code for d in plan.departments],
+                "people": [p.employee_no for p in plan.people],
+            },
+        )
+        return result
 
     return _run(go, settings)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request
 from litestar.exceptions import NotAuthorizedException
+from litestar.params import PathParameter
 
 from storage.access import Principal
 from storage.audit import Actor
@@ -13,6 +14,8 @@ from web.observability import client_ip, request_id_var
 from web.settings import Settings
 
 AnyRequest = Request[Any, Any, Any]
+# A row id in a path: bounded so that no value overflows a 32-bit SERIAL column.
+RowId = Annotated[int, PathParameter(ge=1, le=2**31 - 1)]
 
 
 def settings_of(request: AnyRequest) -> Settings:

@@ -12,8 +12,9 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
+from asyncpg.exceptions import CharacterNotInRepertoireError
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException
+from litestar.exceptions import ClientException, HTTPException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
@@ -68,6 +69,19 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     )
 
 
+def undecodable_body_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A body that is not UTF-8 or nests too deep for the decoder is the caller's mistake."""
+    reason = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else "nested too deeply"
+    return http_exception_handler(request, ClientException(f"the request body cannot be decoded: {reason}"))
+
+
+def unstorable_text_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """PostgreSQL text cannot hold a NUL character; the request fails before anything is written."""
+    return http_exception_handler(
+        request, ClientException("text fields may not contain the NUL character (\\u0000)")
+    )
+
+
 def _public_detail(status: int, detail: str) -> str:
     return {
         403: _("You do not have permission to open this page."),
@@ -76,7 +90,10 @@ def _public_detail(status: int, detail: str) -> str:
     }.get(status, detail)
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: http_exception_handler,
+    UnicodeDecodeError: undecodable_body_handler,
+    RecursionError: undecodable_body_handler,
+    CharacterNotInRepertoireError: unstorable_text_handler,
     HTTP_500_INTERNAL_SERVER_ERROR: internal_error_handler,
 }

@@ -17,10 +17,10 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from storage.audit import MIN_RETENTION_DAYS as MIN_AUDIT_RETENTION_DAYS
 from storage.database import DEFAULT_DATABASE_URL
 
 PREFIX = "FORMFLOW_"
-MIN_AUDIT_RETENTION_DAYS = 180
 
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 

@@ -140,11 +140,6 @@ async def test_rehashing_an_altered_row_breaks_the_link_to_the_next(
     assert f"audit chain BROKEN at entry {ids[2]}: {RELINKED}" in output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: storage/audit.py verify_chain accepts any prev_hash on the first remaining entry, so "
-    "deleting the oldest entries (younger than the retention period) goes unnoticed",
-)
 async def test_verify_notices_a_deleted_first_entry_younger_than_retention(
     db: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -198,17 +193,13 @@ async def test_purge_of_old_entries_keeps_the_rest_verifiable(
 ) -> None:
     now = await only_entries(old=2, new=3)
     assert await audit.purge_before(now - timedelta(days=THREE_YEARS + 1), THREE_YEARS, now=now) == 2
-    assert await AuditEntry.count() == 3
+    assert await AuditEntry.count() == 3 + 1, "the young entries and the purge's own anchor remain"
+    assert await AuditEntry.exists().where(AuditEntry.action == audit.PURGE_ACTION)
     code, output = await run_verify(capsys)
-    assert code == 0
-    assert "3 entries verified" in output
+    assert code == 0, output
+    assert "4 entries verified" in output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: storage/audit.py purge_before trusts its retention_days argument; 30 days (below the "
-    "180-day minimum the settings enforce) lets it delete entries that must be kept",
-)
 async def test_purge_refuses_a_retention_below_the_minimum(db: None) -> None:
     await AuditEntry.delete(force=True)
     now = datetime.now(UTC)

@@ -207,23 +207,12 @@ ONE_BAD_ROW = [
         "parent",
         "MKT",
         id="parent cycle through the existing tree",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG: storage/org_import.py plan_import checks parent cycles only among the file's rows; "
-            "HQ under its own child MKT passes the check, then apply_plan's upsert_department raises "
-            "OrgError and `formflow import-org` dies with a traceback instead of a row report",
-        ),
     ),
     pytest.param(
         person("e5003", "周七", "RND", email="z" * 250 + "@example.com"),
         "email",
         "email",
         id="e-mail over 254 characters",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG: storage/org_import.py plan_import does not check the e-mail length; the row is "
-            "imported on SQLite (and fails the whole import with a traceback on PostgreSQL)",
-        ),
     ),
 ]
 

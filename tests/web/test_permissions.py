@@ -54,11 +54,6 @@ def test_every_handler_we_register_declares_a_permission() -> None:
     assert undeclared == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Litestar's automatic OPTIONS handlers declare no permission (web/app.py create_app); "
-    "the guard closes them with 403 'this route declares no permission' instead of answering 204 + Allow",
-)
 def test_every_handler_including_automatic_options_declares_a_permission() -> None:
     undeclared = [
         f"{method} {path}"

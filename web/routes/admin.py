@@ -24,7 +24,7 @@ from storage.org import (
 from storage.tables import AuditEntry, Person
 from web.auth.guards import needs
 from web.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
-from web.context import AnyRequest, actor_of, principal_of
+from web.context import AnyRequest, RowId, actor_of, principal_of
 
 PAGE_SIZE = 50
 Code = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
@@ -164,7 +164,7 @@ async def list_people(request: AnyRequest, q: Search = "", page: PageNo = 1) -> 
 
 
 @get("/api/v1/people/{person_id:int}", opt=needs(Permission.ORG_VIEW))
-async def get_person(request: AnyRequest, person_id: FromPath[int]) -> PersonOut:
+async def get_person(request: AnyRequest, person_id: RowId) -> PersonOut:
     principal = principal_of(request)
     query, where = _person_query(principal, "")
     clause = Person.id == person_id

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 from litestar import delete, get, post
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath
 from litestar.response import Template
 
 from storage import audit
@@ -14,7 +13,7 @@ from storage.access import Permission, Principal
 from storage.database import write_transaction
 from storage.tables import ApiToken
 from web.auth.guards import needs
-from web.context import AnyRequest, actor_of, principal_of
+from web.context import AnyRequest, RowId, actor_of, principal_of
 
 
 async def _tokens(principal: Principal) -> list[dict[str, object]]:
@@ -61,14 +60,14 @@ async def profile(request: AnyRequest) -> Template:
 
 
 @post("/profile/tokens/{token_id:int}/revoke", opt=needs(Permission.SIGNED_IN), status_code=200)
-async def revoke_token_page(request: AnyRequest, token_id: FromPath[int]) -> Template:
+async def revoke_token_page(request: AnyRequest, token_id: RowId) -> Template:
     await _revoke(request, token_id)
     principal = principal_of(request)
     return Template("_tokens.html", context={"tokens": await _tokens(principal), "now": datetime.now(UTC)})
 
 
 @delete("/api/v1/auth/tokens/{token_id:int}", opt=needs(Permission.SIGNED_IN), status_code=204)
-async def revoke_token(request: AnyRequest, token_id: FromPath[int]) -> None:
+async def revoke_token(request: AnyRequest, token_id: RowId) -> None:
     """Revoke one of your own personal access tokens."""
     await _revoke(request, token_id)
 
