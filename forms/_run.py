@@ -15,11 +15,11 @@ class Run:
     `invalid`: paths whose value failed the structural check (the value is None now, and
     no further error, such as "required", is reported for it). `tainted`: top-level keys
     with an invalid value somewhere inside (totals and rules that read them are skipped).
-    `hidden`: paths whose `visible_when` is false; `cleared`: those of them whose value was
-    dropped (errors under them are dropped too). `scope`: the CEL names besides fields.
+    `hidden`: paths whose `visible_when` is false; errors under them are dropped at the end
+    (a hidden field never blocks a submission). `scope`: the CEL names besides fields.
     """
 
-    __slots__ = ("cleared", "ctx", "errors", "hidden", "invalid", "scope", "submit", "tainted", "warnings")
+    __slots__ = ("ctx", "errors", "hidden", "invalid", "scope", "submit", "tainted", "warnings")
 
     def __init__(
         self,
@@ -38,7 +38,9 @@ class Run:
         self.errors: list[FieldError] = []
         self.warnings: list[FieldError] = []
         self.hidden: list[str] = []
-        self.cleared: list[str] = []
+
+    def hide(self, path: str) -> None:
+        self.hidden.append(path)
 
     def error(self, path: str, msgid: str, **params: object) -> None:
         self.errors.append(FieldError(path=path, message=self.ctx.translate(msgid, **params)))

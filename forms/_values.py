@@ -1,9 +1,12 @@
 """Per field type: the JSON shape of its value and the value checks msgspec cannot express.
 
-`shape_of(field)` is the structural part (see `forms._shapes`); `check_of(field)` returns a
-closure `check(value, path, run) -> value` for what is left (money, text patterns, file
-types, ...), or None when nothing is left. A check returns the cleaned value, or None
-after recording an error. `default_of(field)` resolves defaults per submission.
+`shape_of(field)` is the structural part (see `forms._shapes`): types, lengths, ranges,
+options, file types; `required_shape(field)` the same for an always-required field.
+`check_of(field)` returns a closure `check(value)` for what is left (money, text length
+floor and pattern, distinct choices, date order, file-name convention), or None when
+nothing is left: it returns the cleaned value, or a `Report` of issues (with the value to
+keep, None when refused), so that the caller builds the error path only when needed.
+`default_of(field)` resolves defaults per submission.
 """
 
 from __future__ import annotations
@@ -266,9 +269,12 @@ def show_size(size: int) -> str:
 
 
 class Issue(NamedTuple):
-    """A problem a value check found: at the value's path plus `suffix` (e.g. "[0].name")."""
+    """A problem a value check found, at the value's path plus `suffix` (e.g. "[0].name").
 
-    msgid: str | None
+    The message is `text` (the schema's own, both languages) when set, else `msgid`.
+    """
+
+    msgid: str
     params: dict[str, object]
     text: m.LocalizedText | None = None
     suffix: str = ""
@@ -282,18 +288,19 @@ class Report(NamedTuple):
     issues: list[Issue]
 
 
-def report(value: Any, path: str, run: Run) -> Any:
-    """Record a check's `Report` at `path` and return the value to keep."""
-    for issue in value.issues:
+def report(result: Report, path: str, run: Run) -> Any:
+    """Record a check's issues at `path` and return the value to keep."""
+    for issue in result.issues:
         where = path + issue.suffix
         if issue.text is not None:
             (run.warn_text if issue.warning else run.error_text)(where, issue.text)
         else:
-            (run.warn if issue.warning else run.error)(where, issue.msgid, **issue.params)  # type: ignore[arg-type]
-    return value.value
+            (run.warn if issue.warning else run.error)(where, issue.msgid, **issue.params)
+    return result.value
 
 
 def refuse(msgid: str, **params: object) -> Report:
+    """The report of a refused value."""
     return Report(None, [Issue(msgid, params)])
 
 
@@ -347,22 +354,32 @@ _to_cents = Context(prec=15, traps=[InvalidOperation]).quantize
 def bulk_money_check(field: m.MoneyField) -> Callable[[list[Any]], list[Decimal] | None]:
     """A check of a whole money column at once, for the common case where all is well.
 
-    Returns the amounts quantized to cents when every cell is a JSON number within range
-    with at most 2 decimals; None otherwise (then the cells are checked one by one, which
-    finds and words the problems). The loops run in C: min, max, a list comparison.
+    Returns the amounts as Decimals with 2 places when every cell is a JSON number (int,
+    or Decimal from the exact decoder) within range with at most 2 decimals; None
+    otherwise (then the cells are checked one by one, which finds and words the
+    problems). The loops run in C; amounts already written with 2 decimals are kept as
+    they are, without allocating.
     """
     low, high = money_bounds(field)
     decimal_only = {Decimal}
+    numbers = {Decimal, int}
+    two_places = CENT.same_quantum
 
     def check(cells: list[Any]) -> list[Decimal] | None:
-        if set(map(type, cells)) != decimal_only:
-            return None
-        try:
-            # With 15 digits of precision, quantizing to cents fails from 10^13 up.
-            cents = list(map(_to_cents, cells, repeat(CENT)))
-        except ArithmeticError:
-            return None
-        if cents != cells:
+        types = set(map(type, cells))
+        if types == decimal_only and all(map(two_places, cells)):
+            cents = cells
+            if min(cents) <= -MONEY_LIMIT or max(cents) >= MONEY_LIMIT:
+                return None
+        elif types <= numbers:
+            try:
+                # With 15 digits of precision, quantizing to cents fails from 10^13 up.
+                cents = list(map(_to_cents, cells, repeat(CENT)))
+            except ArithmeticError:
+                return None
+            if cents != cells:
+                return None
+        else:
             return None
         if (low is not None and min(cents) < low) or (high is not None and max(cents) > high):
             return None
@@ -496,7 +513,7 @@ def default_of(field: m.ValueField | m.ColumnField) -> Default | None:
         if type(value) is Report:
             refusals = [issue for issue in value.issues if not issue.warning]
             if refusals:
-                raise ValueError(refusals[0].msgid or PATTERN_MISMATCH)
+                raise ValueError(refusals[0].msgid)
             value = value.value
     if isinstance(value, list):
         return lambda ctx: list(value)

@@ -204,7 +204,7 @@ class CompiledForm:
             step(values, run)
         errors = run.errors
         if errors:
-            errors = self._ordered(errors, run.cleared)
+            errors = self._ordered(errors, run.hidden)
         return ValidationResult(errors=errors, data=values, warnings=run.warnings, hidden=run.hidden)
 
     def clear_memos(self) -> None:
@@ -224,10 +224,10 @@ class CompiledForm:
             return None
         return values  # type: ignore[no-any-return]
 
-    def _ordered(self, errors: list[FieldError], cleared: list[str]) -> list[FieldError]:
-        """Errors in form order, without those under values that were cleared as hidden."""
-        if cleared:
-            hidden = set(cleared)
+    def _ordered(self, errors: list[FieldError], hidden_paths: list[str]) -> list[FieldError]:
+        """Errors in form order, without those under hidden values: hidden fields never block."""
+        if hidden_paths:
+            hidden = set(hidden_paths)
             errors = [error for error in errors if not _under(error.path, hidden)]
         unknown = len(self._field_index)
         columns = self._column_index
@@ -292,11 +292,10 @@ class CompiledForm:
             rows = values[key]
             shown = visible is None or visible(values, None, run.scope) is True
             if not shown:
-                run.hidden.append(key)
+                run.hide(key)
                 if clear:
                     values[key] = rows = None
-                    run.cleared.append(key)
-            elif rows:
+            if rows:
                 for row_pass in passes:
                     row_pass(rows, values, run)
             if totals is not None:
@@ -304,11 +303,14 @@ class CompiledForm:
             if not run.submit or not shown or key in run.invalid:
                 return
             count = len(rows) if rows else 0
-            if count == 0 and (
-                required or (required_when is not None and required_when(values, None, run.scope) is True)
-            ):
-                run.error(key, REQUIRED)
-            elif 0 < count < min_rows or (count == 0 and min_rows and not table.required):
+            if count == 0:  # min_rows > 0 makes a table required
+                if (
+                    required
+                    or (min_rows and not table.required)
+                    or (required_when is not None and required_when(values, None, run.scope) is True)
+                ):
+                    run.error(key, REQUIRED)
+            elif count < min_rows:
                 run.error(key, TOO_FEW_ROWS, min=min_rows)
 
         return step
@@ -344,16 +346,20 @@ class CompiledForm:
                 value = row[key]
                 if value is None and default is not None:
                     value = row[key] = default(run.ctx)
-                if visible is not None and visible(values, row, scope) is not True:
-                    path = f"{table_key}[{index}].{key}"
-                    run.hidden.append(path)
+                shown = visible is None or visible(values, row, scope) is True
+                if not shown:
+                    run.hide(f"{table_key}[{index}].{key}")
                     if clear:
                         row[key] = None
-                        run.cleared.append(path)
-                    continue
+                        continue
                 if (not value) if textual else (value is None):
-                    if submit and (
-                        required or (required_when is not None and required_when(values, row, scope) is True)
+                    if (
+                        shown
+                        and submit
+                        and (
+                            required
+                            or (required_when is not None and required_when(values, row, scope) is True)
+                        )
                     ):
                         path = f"{table_key}[{index}].{key}"
                         if path not in run.invalid:
@@ -431,15 +437,16 @@ def _input_step(
         value = values[key]
         if value is None and default is not None:
             value = values[key] = default(run.ctx)
-        if visible is not None and visible(values, None, run.scope) is not True:
-            run.hidden.append(key)
+        shown = visible is None or visible(values, None, run.scope) is True
+        if not shown:
+            run.hide(key)
             if clear:
                 values[key] = None
-                run.cleared.append(key)
-            return
+                return
         if (not value) if textual else (value is None):
             if (
-                run.submit
+                shown
+                and run.submit
                 and (
                     required or (required_when is not None and required_when(values, None, run.scope) is True)
                 )
@@ -464,7 +471,7 @@ def _computed_step(field: m.ComputedField, visible: Evaluator | None, formula: E
 
     def step(values: dict[str, Any], run: Run) -> None:
         if visible is not None and visible(values, None, run.scope) is not True:
-            run.hidden.append(key)
+            run.hide(key)
             if clear:
                 values[key] = None
                 return
@@ -494,10 +501,12 @@ def _checking_pass(
         # A table that is not tainted has no rows refused as a whole (None).
         whole = table_key not in run.tainted
         if bulk is not None and whole:
-            cleaned = bulk(list(map(cell, rows)))
+            cells = list(map(cell, rows))
+            cleaned = bulk(cells)
             if cleaned is not None:
-                for row, value in zip(rows, cleaned, strict=True):
-                    row[key] = value
+                if cleaned is not cells:
+                    for row, value in zip(rows, cleaned, strict=True):
+                        row[key] = value
                 return
         submit = run.submit
         if check is None:  # required checks only: look at the empty cells alone
@@ -559,7 +568,7 @@ def _computed_pass(
             if row is None:
                 continue
             if visible is not None and visible(values, row, scope) is not True:
-                run.hidden.append(f"{table_key}[{index}].{key}")
+                run.hide(f"{table_key}[{index}].{key}")
                 if clear:
                     row[key] = None
                     continue
@@ -591,7 +600,7 @@ def _totals(
         if tainted:
             sums: dict[str, Any] = dict.fromkeys(table.totals)
         else:
-            present = rows or () if key not in run.tainted else [row for row in rows or () if row is not None]
+            present = rows or ()  # untainted: no row was refused as a whole
             sums = {column: sum(filter(None, map(cell, present)), zero) for column, cell, zero in summed}
         values["totals"][key] = sums
         if not run.submit or tainted or not shown or not rows:

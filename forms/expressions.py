@@ -32,57 +32,13 @@ CONTEXT_NAMES: Final = frozenset({"row", "today", "user", "totals"})
 """Names CEL sees besides the field keys; reserved, so no field may use them as a key."""
 NAMESPACES: Final = frozenset(name.split(".")[0] for name in STDLIB_FUNCTIONS if "." in name)
 CEL_RESERVED: Final = frozenset(
-    [
-        "true",
-        "false",
-        "null",
-        "in",
-        "as",
-        "break",
-        "const",
-        "continue",
-        "else",
-        "for",
-        "function",
-        "if",
-        "import",
-        "let",
-        "loop",
-        "package",
-        "namespace",
-        "return",
-        "var",
-        "void",
-        "while",
-    ]
+    "true false null in as break const continue else for function if import let loop package "  # noqa: SIM905
+    "namespace return var void while".split()
 )
 BUILTIN_FUNCTIONS: Final = frozenset(
-    [
-        "size",
-        "contains",
-        "startsWith",
-        "endsWith",
-        "matches",
-        "duration",
-        "timestamp",
-        "string",
-        "bytes",
-        "double",
-        "int",
-        "uint",
-        "dyn",
-        "type",
-        "getFullYear",
-        "getMonth",
-        "getDate",
-        "getDayOfMonth",
-        "getDayOfWeek",
-        "getDayOfYear",
-        "getHours",
-        "getMinutes",
-        "getSeconds",
-        "getMilliseconds",
-    ]
+    "size contains startsWith endsWith matches duration timestamp string bytes double int uint "  # noqa: SIM905
+    "dyn type getFullYear getMonth getDate getDayOfMonth getDayOfWeek getDayOfYear getHours "
+    "getMinutes getSeconds getMilliseconds".split()
 )
 _STDLIB_BY_SHORT_NAME: dict[str, list[str]] = {}
 for _name in STDLIB_FUNCTIONS:
@@ -373,8 +329,6 @@ def _freeze(value: Any) -> Any:
         return tuple(sorted((key, _freeze(item)) for key, item in value.items()))
     if isinstance(value, list | tuple):
         return tuple(_freeze(item) for item in value)
-    if hasattr(value, "__struct_fields__"):
-        return tuple(_freeze(getattr(value, name)) for name in value.__struct_fields__)
     return value
 
 

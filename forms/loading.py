@@ -62,7 +62,7 @@ def upgrade(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def dump_schema(schema: FormSchema) -> bytes:
-    """The stored JSON form of a schema (defaults omitted are written out)."""
+    """The stored JSON of a schema, every setting written out (defaults included), indented."""
     return msgspec.json.format(msgspec.json.encode(schema), indent=2)
 
 

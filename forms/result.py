@@ -22,11 +22,12 @@ class ValidationResult(msgspec.Struct, frozen=True, kw_only=True):
     """What `CompiledForm.validate` returns; it never raises for bad input.
 
     `data` holds every value-bearing field key (None when empty) with Python values
-    (Decimal for money, `datetime.date` for dates), computed fields recomputed, hidden
-    fields cleared or kept per their policy, defaults applied; plus `data["totals"]` when
-    the form has table totals. Values that failed validation are None. `warnings` are
-    advisory (e.g. a file name off the naming convention); `hidden` lists the paths of
-    fields whose `visible_when` was false.
+    (Decimal with 2 places for money, `datetime.date` for dates), computed fields
+    recomputed, defaults applied, and `data["totals"]` when the form has table totals.
+    Values that failed validation are None. `hidden` lists the paths of fields whose
+    `visible_when` was false: their values are cleared, or kept (still cleaned: an invalid
+    one is dropped) per `hidden_value_policy`, and they never cause an error. `warnings`
+    are advisory (e.g. a file name off the naming convention).
     """
 
     errors: list[FieldError]

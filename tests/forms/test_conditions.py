@@ -189,3 +189,16 @@ def test_custom_translator_in_context() -> None:
         gettext=lambda msgid: {"This field is required.": "Obligatoire."}.get(msgid, msgid),
     )
     assert [e.message for e in compiled.validate(b"{}", ctx).errors] == ["Obligatoire."]
+
+
+def test_kept_hidden_value_is_still_cleaned_but_never_an_error() -> None:
+    compiled = form(
+        field("switch", "on"),
+        field("money", "deposit", visible_when="on", hidden_value_policy="keep", required=True),
+    )
+    kept = compiled.validate({"on": False, "deposit": 1.5}, context())
+    assert kept.ok and kept.data["deposit"] == Decimal("1.50") and kept.hidden == ["deposit"]
+    dropped = compiled.validate({"on": False, "deposit": "lots"}, context())
+    assert dropped.ok and dropped.data["deposit"] is None
+    assert errors(compiled, {"on": False}) == []
+    assert errors(compiled, {"on": True}) == [("deposit", "This field is required.")]

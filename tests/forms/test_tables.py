@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 from tests.forms.conftest import context, errors, field, form, options, text
 
 LINES = field(
@@ -122,9 +124,12 @@ def test_row_limits() -> None:
     compiled = form(*FORM)
     rows = [{"category": "venue", "amount": 50}] * 6
     assert errors(compiled, submission(*rows)) == [("lines", "At most 5 rows.")]
-    assert errors(compiled, submission()) == [("lines", "At least 1 rows.")]
-    assert errors(compiled, {"budget": 1}) == [("lines", "At least 1 rows.")]
-    assert errors(compiled, {"budget": 1}, "zh-CN") == [("lines", "至少 1 行。")]
+    assert errors(compiled, submission()) == [("lines", "This field is required.")]
+    assert errors(compiled, {"budget": 1}) == [("lines", "This field is required.")]
+    three = form(field("detail_table", "t", min_rows=3, columns=[field("text", "c")]))
+    assert errors(three, {"t": [{}, {}]}) == [("t", "At least 3 rows.")]
+    assert errors(three, {"t": [{}, {}]}, "zh-CN") == [("t", "至少 3 行。")]
+    assert errors(three, {"t": [{}, {}]}, mode="draft") == []
 
 
 def test_computed_column_and_its_total() -> None:
@@ -168,3 +173,21 @@ def test_column_defaults() -> None:
     )
     result = compiled.validate({"equipment": [{"kind": "laptop"}]}, context())
     assert result.data["equipment"] == [{"kind": "laptop", "quantity": 1, "needed": context().today}]
+
+
+def test_money_column_cells_of_every_kind() -> None:
+    compiled = form(field("detail_table", "t", columns=[field("money", "a")], totals=["a"]))
+    cases = [
+        ([1.25, 2.5], ["1.25", "2.50"]),  # JSON numbers with 2 and 1 decimals
+        ([7, 1.5, "2.25"], ["7.00", "1.50", "2.25"]),  # int, number, string
+        ([1e3, None], ["1000.00", None]),  # exponent form, empty cell
+    ]
+    for cells, cleaned in cases:
+        result = compiled.validate(msgspec.json.encode({"t": [{"a": a} for a in cells]}), context())
+        assert result.ok, result.errors
+        assert [None if row["a"] is None else str(row["a"]) for row in result.data["t"]] == cleaned
+    assert errors(compiled, {"t": [{"a": True}, {"a": 1}, {"a": 1.001}, {"a": -1e13}]}) == [
+        ("t[0].a", "Expected an amount, e.g. 1234.50."),
+        ("t[2].a", "At most 2 decimal places."),
+        ("t[3].a", "The amount is out of range."),
+    ]
