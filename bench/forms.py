@@ -17,7 +17,7 @@ on the valid document and on one with 4 planted errors, then prints validations/
 repetition runs every case once for a time box of thread CPU time, so that the other
 processes of a busy machine do not count. It
 also times compiling a generated 200-field schema (target: under 50 ms) and, once a
-renderer exists, rendering it (`render_hook`).
+rendering it with the pages' macros (`render_hook`).
 
 Usage:  .venv/bin/python bench/forms.py [--reps 7] [--seconds 0.5] [--quick]
 """
@@ -179,12 +179,10 @@ def generated_schema(count: int = 200, version: int = 1) -> FormSchema:
 
 
 def render_hook() -> Callable[[FormSchema], Any] | None:
-    """The form renderer to time, or None while there is none.
+    """The form renderer to time: the same Jinja2 macros the form page uses."""
+    from web.templating import render_form
 
-    The HTML renderer (issue 3, web/) is built separately; when it lands, return its
-    "render this schema to HTML" function here and the benchmark prints its time.
-    """
-    return None
+    return render_form
 
 
 def measure(fn: Callable[[], Any], seconds: float) -> float:

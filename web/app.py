@@ -23,23 +23,17 @@ from web import background, i18n
 from web.auth.guards import PERMISSION_KEY, needs, permission_guard
 from web.auth.middleware import AuthenticationMiddleware, CSRFMiddleware
 from web.errors import EXCEPTION_HANDLERS
-from web.form_filters import FILTERS
 from web.observability import RequestLogMiddleware, configure_logging
 from web.routes import admin, attachments, auth, health, pages, profile, templates
 from web.settings import Settings, load_settings, secret_key
+from web.templating import configure_environment
 
 HERE = Path(__file__).parent
 CSRF_HEADER = "x-csrftoken"
 
 
 def _template_engine(engine: JinjaTemplateEngine) -> None:
-    env = engine.engine
-    env.add_extension("jinja2.ext.i18n")
-    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
-    env.globals["current_locale"] = i18n.current_locale
-    env.globals["LOCALES"] = i18n.LOCALES
-    env.globals["Permission"] = Permission
-    env.filters.update(FILTERS)
+    configure_environment(engine.engine)
 
 
 def _open_automatic_options(app: Litestar) -> None:
