@@ -36,15 +36,14 @@ def register_actors(broker: dramatiq.Broker) -> None:
         )
 
     dramatiq.actor(
-        notify,
         actor_name=NOTIFY,
         broker=broker,
         max_retries=10,
         min_backoff=1_000,
         max_backoff=600_000,
         on_retry_exhausted=RECORD_INCIDENT,
-    )
-    dramatiq.actor(record_incident, actor_name=RECORD_INCIDENT, broker=broker, max_retries=5)
+    )(notify)
+    dramatiq.actor(actor_name=RECORD_INCIDENT, broker=broker, max_retries=5)(record_incident)
 
 
 def broker_sender(broker: dramatiq.Broker):  # type: ignore[no-untyped-def]

@@ -98,7 +98,7 @@ async def record(
         await AuditEntry.raw("SELECT pg_advisory_xact_lock({})", _ADVISORY_LOCK_KEY)
     last = await AuditEntry.select(AuditEntry.hash).order_by(AuditEntry.id, ascending=False).first()
     prev_hash = last["hash"] if last else GENESIS_HASH
-    row = {
+    row: dict[str, Any] = {
         "at": (now or datetime.now(UTC)).astimezone(UTC),
         "actor_id": actor.id,
         "actor_name": actor.name[:100],

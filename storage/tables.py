@@ -42,7 +42,7 @@ class Department(Table, tablename="department"):
     code = Varchar(length=64, unique=True)
     name_zh = Varchar(length=100)
     name_en = Varchar(length=100)
-    parent = ForeignKey("self", null=True, on_delete=OnDelete.restrict)
+    parent: ForeignKey = ForeignKey("self", null=True, on_delete=OnDelete.restrict)
     head_id = Integer(null=True, default=None)
     leader_id = Integer(null=True, default=None)
     created_at = Timestamptz()
