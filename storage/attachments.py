@@ -45,11 +45,11 @@ import anyio
 import msgspec
 
 from storage import audit
-from storage.access import Principal
+from storage.access import Permission, Principal, scope_filter
 from storage.database import write_transaction
 from storage.filetypes import CONTENT_TYPES, EXTENSIONS, FileKind, sniff
 from storage.objects import ContentCheck, ObjectStore, ObjectStoreError, ObjectTooLarge
-from storage.tables import Attachment
+from storage.tables import Attachment, Instance, Task
 
 log = logging.getLogger("formflow.attachments")
 
@@ -232,19 +232,33 @@ async def get(uid: str) -> AttachmentInfo:
     return _info(row)
 
 
-def may_read(principal: Principal, attachment: AttachmentInfo) -> bool:
-    """Whether `principal` may download `attachment`: its uploader, and process or system admins.
+async def may_read(principal: Principal, attachment: AttachmentInfo) -> bool:
+    """Whether `principal` may download `attachment`: its uploader, process or system admins,
+    and the people who may see the request it is linked to.
 
-    The instance layer extends this: the people who may see the instance that references the
-    attachment, and the field's permission at the viewer's node.
+    Seeing a request is the rule of `runtime.service.visibility` (kept in step with it, as
+    storage may not import the runtime): the `process.view` scope reaches the request, or the
+    person holds or held a task on it; drafts only for their initiator. A field hidden at the
+    viewer's step does not hide its files yet.
     """
-    return attachment.uploader_id == principal.id or principal.is_admin()
+    if attachment.uploader_id == principal.id or principal.is_admin():
+        return True
+    if attachment.instance_id is None:
+        return False
+    where = (Instance.id == attachment.instance_id) & (
+        (Instance.status != "draft") | (Instance.initiator == principal.id)
+    )
+    scoped = scope_filter(principal, Permission.PROCESS_VIEW, Instance.initiator, Instance.department_id)
+    if scoped is not None:
+        involved = Instance.id.is_in(Task.select(Task.instance).where(Task.assignee == principal.id))
+        where = where & (scoped | involved)
+    return bool(await Instance.exists().where(where))
 
 
 async def readable(principal: Principal, uid: str) -> AttachmentInfo:
     """The attachment, after `may_read` (`MayNotDownload` otherwise)."""
     attachment = await get(uid)
-    if not may_read(principal, attachment):
+    if not await may_read(principal, attachment):
         raise MayNotDownload()
     return attachment
 

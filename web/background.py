@@ -17,8 +17,12 @@ import anyio
 import dramatiq
 from litestar import Litestar
 
+from runtime.actors import broker_sender, register_actors
 from runtime.broker import configure_broker, ping
+from runtime.relay import relay_outbox
 from runtime.scheduler import PeriodicJob, Scheduler
+from runtime.service.timers import fire_due_timers
+from storage.attachments import purge_unreferenced
 from storage.database import is_postgres_url
 from storage.objects import ObjectStore, ObjectStoreError
 from storage.tables import Person
@@ -28,11 +32,35 @@ from web.settings import Settings
 log = logging.getLogger("formflow.background")
 
 
-def periodic_jobs(settings: Settings) -> list[PeriodicJob]:
+def start_broker(settings: Settings) -> dramatiq.Broker:
+    """The broker with Formflow's actors declared on it: call before sending or working."""
+    broker = configure_broker(settings.broker_url)
+    register_actors(broker)
+    return broker
+
+
+def periodic_jobs(broker: dramatiq.Broker, store: ObjectStore) -> list[PeriodicJob]:
+    """Everything the scheduler runs, with how often (seconds)."""
+    send = broker_sender(broker)
+
+    async def timers(now: datetime) -> None:
+        await fire_due_timers(now)
+
+    async def outbox(now: datetime) -> None:
+        await relay_outbox(send, now)
+
     async def sessions(now: datetime) -> None:
         await purge_expired_sessions(now)
 
-    return [PeriodicJob(name="purge-expired-sessions", every_seconds=600, run=sessions)]
+    async def uploads(now: datetime) -> None:
+        await purge_unreferenced(store, now)
+
+    return [
+        PeriodicJob(name="fire-due-timers", every_seconds=5, run=timers),
+        PeriodicJob(name="relay-outbox", every_seconds=1, run=outbox),
+        PeriodicJob(name="purge-expired-sessions", every_seconds=600, run=sessions),
+        PeriodicJob(name="purge-unreferenced-uploads", every_seconds=3600, run=uploads),
+    ]
 
 
 def readiness_probes(store: ObjectStore) -> dict[str, Callable[[], Awaitable[Any]]]:
@@ -47,12 +75,12 @@ async def on_startup(app: Litestar) -> None:
     if _pooled(settings):
         await Person._meta.db.start_connection_pool(min_size=1, max_size=settings.database_pool_size)
     await _prepare_storage(app.state.object_store)
-    broker = configure_broker(settings.broker_url)
+    broker = start_broker(settings)
     if not settings.runs_worker_in_process:
         return
     worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
     worker.start()
-    scheduler = Scheduler(periodic_jobs(settings))
+    scheduler = Scheduler(periodic_jobs(broker, app.state.object_store))
     app.state.worker = worker
     app.state.scheduler = scheduler
     app.state.scheduler_task = asyncio.create_task(scheduler.run_forever())

@@ -217,11 +217,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     import dramatiq
 
-    from runtime.broker import configure_broker
+    from web.background import start_broker
     from web.observability import configure_logging
 
     configure_logging(settings.log_level, settings.log_json)
-    broker = configure_broker(settings.broker_url)
+    broker = start_broker(settings)
     worker = dramatiq.Worker(broker, worker_threads=args.threads)
     worker.start()
     print(f"worker running ({args.threads} threads) on {settings.broker_url.split('@')[-1]}", flush=True)
@@ -231,14 +231,13 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
-    from runtime.broker import configure_broker
     from runtime.scheduler import Scheduler
-    from web.background import periodic_jobs
+    from storage.objects import object_store
+    from web.background import periodic_jobs, start_broker
     from web.observability import configure_logging
 
     configure_logging(settings.log_level, settings.log_json)
-    configure_broker(settings.broker_url)
-    scheduler = Scheduler(periodic_jobs(settings))
+    scheduler = Scheduler(periodic_jobs(start_broker(settings), object_store(settings)))
 
     async def go() -> int:
         loop = asyncio.get_running_loop()

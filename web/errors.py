@@ -1,6 +1,8 @@
 """One place that maps errors to HTTP responses.
 
-API paths (`/api/`) get a JSON problem body `{"status_code", "detail", "extra"?}`; pages get a
+API paths (`/api/`) get a JSON problem body `{"status_code", "detail", "extra"?}` (refused
+commands of the engine and the service: `{"status_code", "detail", "code", "errors"?}`, see
+`domain_error_handler`); pages get a
 rendered error page, except 401, which sends the browser to the login page and back. Anything
 unexpected is logged with the request id and shown as a 500 that names that id, never a
 stack trace.
@@ -9,6 +11,9 @@ stack trace.
 from __future__ import annotations
 
 import logging
+import math
+import re
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -18,6 +23,26 @@ from litestar.exceptions import ClientException, HTTPException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from runtime.flow.errors import (
+    ActionNotAllowedError,
+    FlowError,
+    InvalidCommandError,
+    NoAssigneeError,
+    NotAssigneeError,
+    NotPermittedError,
+    TaskNotOpenError,
+    TransitionError,
+    UrgeTooSoonError,
+)
+from runtime.service.errors import (
+    ConflictError,
+    FormInvalid,
+    IdempotencyKeyReused,
+    NotEditable,
+    NotFoundError,
+    ServiceError,
+    TemplateHasNoFlow,
+)
 from web.i18n import _
 from web.observability import request_id_var
 
@@ -90,8 +115,65 @@ def _public_detail(status: int, detail: str) -> str:
     }.get(status, detail)
 
 
+def request_now(request: Request[Any, Any, Any]) -> datetime:
+    """The request's "now": the clock a test put on the app (`app.state.clock`), else the system's."""
+    clock = request.app.state.get("clock")
+    return clock() if clock is not None else datetime.now(UTC)
+
+
+_DOMAIN_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (NotAssigneeError, 403),
+    (NotPermittedError, 403),
+    (ActionNotAllowedError, 403),
+    (TaskNotOpenError, 409),
+    (TransitionError, 409),
+    (InvalidCommandError, 422),
+    (UrgeTooSoonError, 429),
+    (NoAssigneeError, 422),
+    (NotFoundError, 404),
+    (FormInvalid, 422),
+    (TemplateHasNoFlow, 422),
+    (NotEditable, 409),
+    (ConflictError, 409),
+    (IdempotencyKeyReused, 422),
+)
+"""Errors of the flow engine and the service layer, by HTTP status (first match wins)."""
+
+
+def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A refused command as a problem body with a stable `code` (e.g. "task_not_open") and, for
+    field problems, `errors: [{path, message}]`; anything unlisted is an internal error."""
+    status = next((code for kind, code in _DOMAIN_STATUS if isinstance(exc, kind)), None)
+    if status is None:
+        return internal_error_handler(request, exc)
+    headers: dict[str, str] = {}
+    errors: list[dict[str, str]] = []
+    if isinstance(exc, FormInvalid):
+        errors = [{"path": error.path, "message": error.message} for error in exc.errors]
+    elif isinstance(exc, InvalidCommandError):
+        errors = [{"path": exc.field, "message": str(exc)}]
+    elif isinstance(exc, UrgeTooSoonError):
+        wait = (exc.retry_after - request_now(request)).total_seconds()
+        headers["Retry-After"] = str(max(1, math.ceil(wait)))
+    if wants_html(request):
+        return http_exception_handler(
+            request, HTTPException(status_code=status, detail=str(exc), headers=headers)
+        )
+    body: dict[str, Any] = {"status_code": status, "detail": str(exc), "code": _code(exc)}
+    if errors:
+        body["errors"] = errors
+    return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
+
+
+def _code(exc: Exception) -> str:
+    name = type(exc).__name__.removesuffix("Error")
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: http_exception_handler,
+    FlowError: domain_error_handler,
+    ServiceError: domain_error_handler,
     UnicodeDecodeError: undecodable_body_handler,
     RecursionError: undecodable_body_handler,
     CharacterNotInRepertoireError: unstorable_text_handler,

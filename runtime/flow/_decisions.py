@@ -7,7 +7,10 @@ Completion of an approval node (per mode):
 - sequential (依次): approving an assigned task opens the next person's task in the queue.
 The node completes when it has no open task, no queued person and no suspended task.
 Signers added "before" decide first; when the last of them approves, the adder's suspended
-task comes back. Any reject on an approval task rejects the request.
+task comes back. Any reject on an approval task rejects the request, except on a plugin node
+whose decision says a rejection returns the request to the applicant (`RejectAction.RETURN`).
+Tasks on a plugin node follow the approval node its `PluginTasks` decision behaves as
+(`Work.approval_node`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from runtime.flow.errors import ActionNotAllowedError, InvalidCommandError
 from runtime.flow.events import SignerPosition
 from runtime.flow.graph import Action, ApprovalMode, ApprovalNode, EmptyPolicy, ResubmitFrom, Sla
 from runtime.flow.lifecycle import Status
+from runtime.flow.plugins import RejectAction
 from runtime.flow.state import OpenTask, PendingChange, Queued, TaskOrigin, Token
 
 CHANGE_NODE = "@change"
@@ -36,8 +40,8 @@ def check_allowed(w: Work, task: OpenTask, action: Action) -> None:
     """Refuse an action the task's node was not configured for."""
     allowed: tuple[Action, ...] | frozenset[Action]
     if task.kind is TaskKind.APPROVAL:
-        node = w.flow.nodes[task.node]
-        allowed = node.actions if isinstance(node, ApprovalNode) else ()
+        node = w.approval_node(task.node)
+        allowed = node.actions if node is not None else ()
     elif task.kind is TaskKind.CHANGE_REVIEW:
         allowed = _CHANGE_ACTIONS
     else:
@@ -50,9 +54,9 @@ def approve(w: Work, task: OpenTask, actor: int | None, comment: str) -> None:
     if task.kind is TaskKind.CHANGE_REVIEW:
         _decide_change(w, task, actor, approved=True, comment=comment)
         return
+    node = w.approval_node(task.node)
+    assert node is not None  # approval tasks exist only on approval nodes and plugin tasks
     close_task(w, task, TaskOutcome.APPROVED, actor)
-    node = w.flow.nodes[task.node]
-    assert isinstance(node, ApprovalNode)
     run = w.runs[task.node]
     approved = run.approved if actor is None or actor in run.approved else (*run.approved, actor)
     queue, suspended = run.queue, run.suspended
@@ -93,6 +97,11 @@ def approve(w: Work, task: OpenTask, actor: int | None, comment: str) -> None:
 def reject(w: Work, task: OpenTask, actor: int | None, comment: str) -> None:
     if task.kind is TaskKind.CHANGE_REVIEW:
         _decide_change(w, task, actor, approved=False, comment=comment)
+        return
+    run = w.runs.get(task.node)
+    if run is not None and run.plugin is not None and run.plugin.on_reject == RejectAction.RETURN:
+        w.record("rejection_returns", node_id=task.node, task_id=task.id, actor=actor)
+        return_to_applicant(w, task, actor, comment)
         return
     close_task(w, task, TaskOutcome.REJECTED, actor)
     close_all(w)
@@ -177,8 +186,8 @@ def add_signers(
     if present & set(people):
         raise InvalidCommandError("a person added already has a task on this step", field="people")
     people = tuple(dict.fromkeys(people))
-    node = w.flow.nodes[task.node]
-    assert isinstance(node, ApprovalNode)
+    node = w.approval_node(task.node)
+    assert node is not None  # add_signer is allowed on approval tasks only
     reason: Reason = {"rule": "add_signer", "position": str(position), "by": actor}
     run = w.runs[task.node]
     title = node.title or node.id
@@ -291,14 +300,8 @@ def _reopen(w: Work, old: OpenTask, sla: Sla) -> None:
 
 
 def _replace_assignee(w: Work, task: OpenTask, person: int, reason: dict[str, str | int]) -> None:
-    node = w.flow.nodes.get(task.node)
-    sla = (
-        node.sla
-        if isinstance(node, ApprovalNode)
-        else DEFAULT_SLA
-        if task.kind is TaskKind.CHANGE_REVIEW
-        else None
-    )
+    node = w.approval_node(task.node)
+    sla = node.sla if node is not None else DEFAULT_SLA if task.kind is TaskKind.CHANGE_REVIEW else None
     open_task(
         w,
         node_id=task.node,
@@ -314,5 +317,5 @@ def _replace_assignee(w: Work, task: OpenTask, person: int, reason: dict[str, st
 
 
 def _title(w: Work, node_id: str) -> str:
-    node = w.flow.nodes.get(node_id)
+    node = w.approval_node(node_id) or w.flow.nodes.get(node_id)
     return (node.title or node.id) if node is not None else "流程变更申请"

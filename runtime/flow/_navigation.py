@@ -3,6 +3,7 @@
 `run` drains `Work.pending`: a token entering a node either passes through (start, cc,
 branch, parallel, a skipped approval, a plugin that continues), rests (approval, task, wait,
 plugin, join) or is consumed (end). Every step is bounded by `CompiledFlow.budget` moves.
+A plugin that rejects the request ends it: the tokens still pending are dropped.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from runtime.flow._approvers import fallback, plan_approvers
+from runtime.flow._approvers import ApproverPlan, fallback, plan_approvers
 from runtime.flow._tasks import as_date, close_all, open_task, schedule_timer, stage_deadline
 from runtime.flow._work import Work
 from runtime.flow.assignees import resolve
@@ -34,8 +35,20 @@ from runtime.flow.graph import (
     TaskPurpose,
     WaitNode,
 )
-from runtime.flow.lifecycle import PHASE_RANK, Status
-from runtime.flow.plugins import PluginAwait, PluginContext, PluginContinue
+from runtime.flow.lifecycle import PHASE_RANK, TERMINAL, Status
+from runtime.flow.plugins import (
+    NOTICE_TEMPLATE,
+    PluginAwait,
+    PluginContext,
+    PluginContinue,
+    PluginDecision,
+    PluginFail,
+    PluginNotice,
+    PluginReject,
+    PluginTasks,
+    PluginTimer,
+    plugin_approval,
+)
 from runtime.flow.rules import AssigneeRule
 from runtime.flow.state import ApprovalRun, Queued, Token
 
@@ -86,8 +99,9 @@ def complete_approval(w: Work, node_id: str, approvers: tuple[int, ...]) -> None
 def settle_status(w: Work, *, force: bool = False) -> None:
     """Set the status the resting tokens imply (archived when none is left).
 
-    Explicit statuses (returned, terminal) stay unless `force` (a resubmission)."""
-    if not force and w.status not in _RUNNING:
+    Explicit statuses (returned, terminal) stay unless `force` (a resubmission); a terminal
+    status always stays (a plugin may reject the request in the step that submits it)."""
+    if w.status in TERMINAL or (not force and w.status not in _RUNNING):
         return
     if not w.tokens:
         close_all(w)  # a change request still under review has nothing left to change
@@ -162,15 +176,26 @@ def _join(w: Work, token: Token, node: JoinNode) -> None:
 
 
 def _approval(w: Work, token: Token, node: ApprovalNode) -> None:
+    _open_approval(w, token, node, _plan(w, node))
+
+
+def _plan(w: Work, node: ApprovalNode) -> ApproverPlan:
     previous = w.approvals[next(reversed(w.approvals))] if w.approvals else None
-    plan = plan_approvers(node, w.rule_input(node.id), previous)
+    return plan_approvers(node, w.rule_input(node.id), previous)
+
+
+def _open_approval(
+    w: Work, token: Token, node: ApprovalNode, plan: ApproverPlan, plugin: PluginTasks | None = None
+) -> None:
+    """Open the node's tasks per `plan` (or complete it at once when skipped); `plugin`: the
+    decision of the plugin node whose tasks these are."""
     sla = node.sla
     if token.sla_left is not None:  # resubmitted: the paused clock resumes
         left = token.sla_left
         sla = msgspec.structs.replace(sla, working_hours=left, urgent_hours=left)
         token = Token(id=token.id, node=token.node, frames=token.frames)
     w.tokens[token.id] = token
-    w.runs[node.id] = ApprovalRun(node=node.id, token=token.id, reason=plan.reason)
+    w.runs[node.id] = ApprovalRun(node=node.id, token=token.id, reason=plan.reason, plugin=plugin)
     if plan.skipped is not None or plan.auto_approved:
         because = plan.skipped or "no_assignee"
         kind = "node_skipped" if plan.skipped else "auto_approved"
@@ -180,7 +205,9 @@ def _approval(w: Work, token: Token, node: ApprovalNode) -> None:
     people = plan.people
     if node.mode == ApprovalMode.SEQUENTIAL:
         queue = tuple(Queued(person=p) for p in people[1:])
-        w.runs[node.id] = ApprovalRun(node=node.id, token=token.id, reason=plan.reason, queue=queue)
+        w.runs[node.id] = ApprovalRun(
+            node=node.id, token=token.id, reason=plan.reason, queue=queue, plugin=plugin
+        )
         people = people[:1]
     title = node.title or node.id
     for person in people:
@@ -234,8 +261,9 @@ def _wait(w: Work, token: Token, node: WaitNode) -> None:
 
 
 def _plugin(w: Work, token: Token, node: PluginNode) -> None:
+    token = Token(id=token.id, node=token.node, frames=token.frames, sla_left=token.sla_left)
     plugin = w.env.plugins.get(node.plugin)
-    decision: PluginContinue | PluginAwait = PluginAwait()
+    decision: PluginDecision = PluginAwait()
     if plugin is not None:
         context = PluginContext(
             instance_id=w.state.instance_id,
@@ -243,16 +271,87 @@ def _plugin(w: Work, token: Token, node: PluginNode) -> None:
             initiator=w.initiator,
             form=w.env.form,
             now=w.now,
+            org=w.env.org,
+            calendar=w.env.calendar,
+            urgent=w.is_urgent,
         )
-        decision = plugin.enter(node, context)
-    if isinstance(decision, PluginContinue):
-        w.record("plugin_continued", node_id=node.id, data={"plugin": node.plugin, "note": decision.note})
-        move_on(w, token)
+        try:
+            decision = plugin.enter(node, context)
+        except Exception as exc:  # a broken plugin stops its own token, never the whole step
+            decision = PluginFail(reason=f"{type(exc).__name__}: {exc}"[:2_000])
+    apply = _DECIDED.get(type(decision))
+    if apply is None:
+        reason = f"{node.plugin} returned {type(decision).__name__}, not a decision"
+        _plugin_awaits(w, token, node, PluginFail(reason=reason))
         return
+    apply(w, token, node, decision)
+
+
+def _plugin_continues(w: Work, token: Token, node: PluginNode, decision: PluginContinue) -> None:
+    _send_notices(w, node, decision.notices)
+    data: dict[str, Any] = {"plugin": node.plugin, "note": decision.note}
+    if decision.output:
+        data["output"] = decision.output
+    w.record("plugin_continued", node_id=node.id, data=data)
+    move_on(w, token)
+
+
+def _plugin_rejects(w: Work, token: Token, node: PluginNode, decision: PluginReject) -> None:
+    w.record("plugin_rejected", node_id=node.id, data={"plugin": node.plugin, "note": decision.note})
+    w.pending.clear()
+    close_all(w)
+    if w.status is not Status.IN_APPROVAL:  # submitted or resubmitted in this very step
+        w.set_status(Status.IN_APPROVAL)
+    w.set_status(Status.REJECTED)
+    w.notify((w.initiator,), "rejected", {"node_id": node.id, "comment": decision.note})
+
+
+def _plugin_tasks(w: Work, token: Token, node: PluginNode, decision: PluginTasks) -> None:
+    approval = plugin_approval(node, decision)
+    plan = _plan(w, approval)
+    plan = plan._replace(reason={**decision.reason, **plan.reason, "plugin": node.plugin})
+    w.record("plugin_tasks", node_id=node.id, data={"plugin": node.plugin, "note": decision.note})
+    _open_approval(w, token, approval, plan, decision)
+
+
+def _plugin_timer(w: Work, token: Token, node: PluginNode, decision: PluginTimer) -> None:
+    due_at = decision.due_at
+    if due_at.tzinfo is None or due_at <= w.now:
+        reason = f"timer due at {due_at.isoformat()} is not after now"
+        _plugin_awaits(w, token, node, PluginFail(reason=reason))
+        return
+    timer_id = schedule_timer(w, TimerKind.WAIT, due_at, node_id=node.id)
+    w.tokens[token.id] = Token(id=token.id, node=token.node, frames=token.frames, wait=timer_id, timer=True)
+    data = {"plugin": node.plugin, "until": due_at, "note": decision.note}
+    w.record("plugin_timer", node_id=node.id, data=data)
+
+
+def _plugin_awaits(w: Work, token: Token, node: PluginNode, decision: PluginAwait | PluginFail) -> None:
+    if isinstance(decision, PluginAwait):
+        _send_notices(w, node, decision.notices)
     call_id = w.new_id()
     w.emit(CallPlugin(call_id=call_id, plugin=node.plugin, node_id=node.id, config=node.config, key=w.key()))
     w.tokens[token.id] = Token(id=token.id, node=token.node, frames=token.frames, wait=call_id)
-    w.record("node_entered", node_id=node.id, data={"plugin": node.plugin, "call_id": call_id})
+    data = {"plugin": node.plugin, "call_id": call_id}
+    if isinstance(decision, PluginFail):
+        w.record("plugin_failed", node_id=node.id, data={**data, "reason": decision.reason})
+    else:
+        w.record("node_entered", node_id=node.id, data=data)
+
+
+def _send_notices(w: Work, node: PluginNode, notices: tuple[PluginNotice, ...]) -> None:
+    for notice in notices:
+        w.notify(notice.recipients, NOTICE_TEMPLATE, {"node_id": node.id, "note": notice.text})
+
+
+_DECIDED: dict[type, Callable[[Work, Token, PluginNode, Any], None]] = {
+    PluginContinue: _plugin_continues,
+    PluginReject: _plugin_rejects,
+    PluginTasks: _plugin_tasks,
+    PluginTimer: _plugin_timer,
+    PluginAwait: _plugin_awaits,
+    PluginFail: _plugin_awaits,
+}
 
 
 _ENTER: dict[type, Callable[[Work, Token, Any], None]] = {

@@ -94,7 +94,7 @@ def close_all(w: Work, outcome: TaskOutcome = TaskOutcome.CANCELLED, *, keep_tok
         close_task(w, task, outcome)
     for token in list(w.tokens.values()):
         if token.wait is not None:
-            if isinstance(w.flow.nodes[token.node], WaitNode):
+            if token.timer or isinstance(w.flow.nodes[token.node], WaitNode):
                 w.emit(CancelTimer(timer_id=token.wait))
             if keep_tokens:
                 w.tokens[token.id] = token.__class__(id=token.id, node=token.node, frames=token.frames)

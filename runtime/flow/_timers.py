@@ -1,4 +1,5 @@
-"""A timer fired: a task's reminder or overdue action, or the end of a wait.
+"""A timer fired: a task's reminder or overdue action, the end of a wait, or a plugin's timer
+(the plugin is then asked again).
 
 A timer that nothing waits on any more (its task was decided, its instance ended) is
 ignored, so the scheduler may fire a timer twice or late without harm.
@@ -9,11 +10,11 @@ from __future__ import annotations
 import msgspec
 
 from runtime.flow._decisions import approve, escalate, reject
-from runtime.flow._navigation import move_on
+from runtime.flow._navigation import enter_again, move_on
 from runtime.flow._work import Work
 from runtime.flow.effects import TaskKind
 from runtime.flow.events import TimerFired, TimerKind
-from runtime.flow.graph import ApprovalNode, OverdueAction, WaitNode
+from runtime.flow.graph import OverdueAction, PluginNode, WaitNode
 from runtime.flow.state import OpenTask
 
 
@@ -30,17 +31,24 @@ def fire(w: Work, event: TimerFired) -> bool:
                 _overdue(w, task)
             return True
     for token in w.tokens.values():
-        if token.wait == event.timer_id and isinstance(w.flow.nodes[token.node], WaitNode):
+        if token.wait != event.timer_id:
+            continue
+        node = w.flow.nodes[token.node]
+        if isinstance(node, WaitNode):
             w.record("wait_over", node_id=token.node)
             move_on(w, token)
+            return True
+        if isinstance(node, PluginNode) and token.timer:
+            w.record("plugin_timer_fired", node_id=token.node, data={"plugin": node.plugin})
+            enter_again(w, token)
             return True
     return False
 
 
 def _overdue(w: Work, task: OpenTask) -> None:
     w.record("overdue", node_id=task.node, task_id=task.id, data={"assignee": task.assignee})
-    node = w.flow.nodes.get(task.node)
-    if task.kind is not TaskKind.APPROVAL or not isinstance(node, ApprovalNode):
+    node = w.approval_node(task.node)
+    if task.kind is not TaskKind.APPROVAL or node is None:
         recipients = (
             (task.assignee,) if task.kind is TaskKind.CHANGE_REVIEW else _pair(task.assignee, w.initiator)
         )

@@ -16,7 +16,9 @@ from runtime.flow.assignees import RuleInput
 from runtime.flow.effects import Effect, Notify, RecordEvent, SetStatus
 from runtime.flow.environment import Environment
 from runtime.flow.errors import TransitionError
+from runtime.flow.graph import ApprovalNode, PluginNode
 from runtime.flow.lifecycle import TRANSITIONS, Status
+from runtime.flow.plugins import plugin_approval
 from runtime.flow.state import ApprovalRun, InstanceState, OpenTask, PendingChange, Token
 
 
@@ -135,6 +137,17 @@ class Work:
         if self._initiator_view is None:
             self._initiator_view = initiator_attributes(self.env)
         return self._initiator_view
+
+    def approval_node(self, node_id: str) -> ApprovalNode | None:
+        """The approval settings tasks at `node_id` follow: the approval node itself, or for a
+        plugin node with open tasks, the approval node its `PluginTasks` decision behaves as."""
+        node = self.flow.nodes.get(node_id)
+        if isinstance(node, ApprovalNode):
+            return node
+        run = self.runs.get(node_id)
+        if isinstance(node, PluginNode) and run is not None and run.plugin is not None:
+            return plugin_approval(node, run.plugin)
+        return None
 
     def open_tasks(self, node_id: str) -> list[OpenTask]:
         return [task for task in self.tasks.values() if task.node == node_id]

@@ -16,7 +16,7 @@ import msgspec
 
 from runtime.flow import _decisions as decide
 from runtime.flow._compiled import compile_flow
-from runtime.flow._navigation import move_on, run, settle_status, start
+from runtime.flow._navigation import enter_again, move_on, run, settle_status, start
 from runtime.flow._tasks import close_all, close_task, schedule_timer
 from runtime.flow._timers import fire
 from runtime.flow._work import Step, Work
@@ -56,7 +56,7 @@ from runtime.flow.events import (
     Withdraw,
     event_type,
 )
-from runtime.flow.graph import Action, ApprovalNode, FlowGraph, PluginNode, Sla
+from runtime.flow.graph import Action, FlowGraph, PluginNode, Sla
 from runtime.flow.lifecycle import ACCEPTS, Status
 from runtime.flow.state import STATE_SCHEMA_VERSION, InstanceState, OpenTask
 
@@ -235,9 +235,14 @@ def _timer_fired(w: Work, event: TimerFired) -> bool:
 
 
 def _plugin_result(w: Work, event: PluginResult) -> bool:
-    token = next((t for t in w.tokens.values() if t.wait == event.call_id), None)
-    if token is None or not isinstance(w.flow.nodes[token.node], PluginNode):
+    token = next((t for t in w.tokens.values() if t.wait == event.call_id and not t.timer), None)
+    if token is None:
         return False
+    node = w.flow.nodes[token.node]
+    if not isinstance(node, PluginNode):
+        return False
+    if event.outcome == PluginOutcome.RETRY and node.plugin not in w.env.plugins:
+        return False  # only a registered plugin can be asked again
     data = {
         "call_id": event.call_id,
         "outcome": str(event.outcome),
@@ -249,6 +254,8 @@ def _plugin_result(w: Work, event: PluginResult) -> bool:
         close_all(w)
         w.set_status(Status.REJECTED)
         w.notify((w.initiator,), "rejected", {"node_id": token.node, "comment": event.note})
+    elif event.outcome == PluginOutcome.RETRY:
+        enter_again(w, token)
     else:
         move_on(w, token)
     return True
@@ -296,8 +303,8 @@ def _assignees(w: Work) -> tuple[int, ...]:
 def _sla_of(w: Work, task: OpenTask) -> Sla | None:
     if task.kind is TaskKind.CHANGE_REVIEW:
         return decide.DEFAULT_SLA
-    node = w.flow.nodes.get(task.node)
-    return node.sla if task.kind is TaskKind.APPROVAL and isinstance(node, ApprovalNode) else None
+    node = w.approval_node(task.node)
+    return node.sla if task.kind is TaskKind.APPROVAL and node is not None else None
 
 
 def _tighten(w: Work, task: OpenTask, sla: Sla) -> None:

@@ -36,6 +36,7 @@ class TimerKind(enum.StrEnum):
 class PluginOutcome(enum.StrEnum):
     CONTINUE = "continue"
     REJECT = "reject"
+    RETRY = "retry"  # ask the (registered) plugin again, as when its node was entered
 
 
 class _Event(Shape, tag_field="type", frozen=True, kw_only=True):

@@ -4,7 +4,9 @@
 decided as the engine would decide them, approvers are resolved with the same rules, skips
 and empty policies, and each step is assumed to take its full time (an approval its SLA, in
 order for a sequential one; a stage its planned days), starting when the previous one is
-due. Parallel arms run side by side and their join waits for the latest. Nothing is created.
+due. Parallel arms run side by side and their join waits for the latest. A plugin step is
+shown as its registered plugin decides it now: tasks it would open as an approval step, a
+step it would pass as no step at all. Nothing is created.
 """
 
 from __future__ import annotations
@@ -33,6 +35,15 @@ from runtime.flow.graph import (
     PluginNode,
     TaskNode,
     WaitNode,
+)
+from runtime.flow.plugins import (
+    PluginContext,
+    PluginContinue,
+    PluginDecision,
+    PluginFail,
+    PluginReject,
+    PluginTasks,
+    plugin_approval,
 )
 
 
@@ -107,7 +118,18 @@ def preview_route(graph: FlowGraph, env: Environment, now: dt.datetime) -> list[
                 ready = max(ready, due)
             steps.append(_step(node_id, title, "wait", (), {}, due, env))
         elif isinstance(node, PluginNode):
-            steps.append(PlannedStep(node_id=node_id, title=title, kind="plugin"))
+            decision = _plugin_decision(node, env, now)
+            if isinstance(decision, PluginTasks):
+                approval = plugin_approval(node, decision)
+                step, ready, previous = _approval(approval, given, previous, ready, env)
+                why = tuple({**decision.reason, **r, "plugin": node.plugin} for r in step.reasons)
+                steps.append(msgspec.structs.replace(step, reasons=why))
+            elif isinstance(decision, PluginReject):
+                steps.append(PlannedStep(node_id=node_id, title=title, kind="plugin", problem="rejects"))
+                continue  # the request would end here
+            elif not isinstance(decision, PluginContinue):
+                problem = "plugin_failed" if isinstance(decision, PluginFail) else None
+                steps.append(PlannedStep(node_id=node_id, title=title, kind="plugin", problem=problem))
         if isinstance(node, BranchNode):
             conditions, default = flow.branches[node_id]
             target = next((t for c, t in conditions if c.holds(env.form, initiator_view)), default)
@@ -117,6 +139,27 @@ def preview_route(graph: FlowGraph, env: Environment, now: dt.datetime) -> list[
         elif node_id in flow.next:
             pending.append((flow.next[node_id], ready))
     return steps
+
+
+def _plugin_decision(node: PluginNode, env: Environment, now: dt.datetime) -> PluginDecision | None:
+    """What the registered plugin would decide now (None when no plugin is registered)."""
+    plugin = env.plugins.get(node.plugin)
+    if plugin is None:
+        return None
+    context = PluginContext(
+        instance_id="",
+        node_id=node.id,
+        initiator=env.initiator,
+        form=env.form,
+        now=now,
+        org=env.org,
+        calendar=env.calendar,
+        urgent=env.urgent,
+    )
+    try:
+        return plugin.enter(node, context)
+    except Exception as exc:  # the preview shows the step as failing, as the engine would
+        return PluginFail(reason=f"{type(exc).__name__}: {exc}")
 
 
 def _approval(

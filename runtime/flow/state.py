@@ -5,8 +5,9 @@ Invariants (checked by the stateful tests):
   node, the approvers of each approval node in the current round, the pending change
   request. History lives in the event log; 50 returns leave the state the size of one.
 - every token rests on a node where something is awaited: an approval run with open tasks
-  (or queued / suspended ones), a work stage with an open task, a wait timer, a plugin call,
-  or a join waiting for its siblings. No two tokens share an id.
+  (or queued / suspended ones; a plugin node's tasks run the same way), a work stage with an
+  open task, a wait timer, a plugin call or timer, or a join waiting for its siblings. No two
+  tokens share an id.
 - an instance in a terminal status has no token, no open task and no run.
 - `version` grows by one per applied event; the service uses it for optimistic locking.
 - `seq` numbers the ids the engine mints (`Environment.new_id(instance_id, seq)`).
@@ -19,6 +20,7 @@ import enum
 
 from runtime.flow.effects import Reason, TaskKind
 from runtime.flow.lifecycle import Status
+from runtime.flow.plugins import PluginTasks
 from runtime.flow.shape import Shape
 
 STATE_SCHEMA_VERSION = 1
@@ -36,7 +38,8 @@ class TaskOrigin(enum.StrEnum):
 class Token(Shape, frozen=True, kw_only=True, omit_defaults=True):
     """A thread of control at a node. `frames`: the parallel splits it is inside, innermost last.
 
-    `wait` is the timer (wait node) or plugin call (plugin node) the token waits for.
+    `wait` is the timer (wait node) or plugin call (plugin node) the token waits for; `timer`
+    says that a plugin node's `wait` is a timer (`PluginTimer`) rather than a call.
     `sla_left`: while the request is back with the applicant, the hours that were left on the
     approval step's deadline (working hours; calendar hours if urgent); the clock resumes
     from there when the request is resubmitted.
@@ -47,6 +50,7 @@ class Token(Shape, frozen=True, kw_only=True, omit_defaults=True):
     frames: tuple[str, ...] = ()
     wait: str | None = None
     sla_left: float | None = None
+    timer: bool = False
 
 
 class OpenTask(Shape, frozen=True, kw_only=True, omit_defaults=True):
@@ -80,6 +84,8 @@ class ApprovalRun(Shape, frozen=True, kw_only=True, omit_defaults=True):
     approved: tuple[int, ...] = ()
     suspended: tuple[OpenTask, ...] = ()
     """Tasks closed by an add-signer "before"; reopened once those signers approved."""
+    plugin: PluginTasks | None = None
+    """On a plugin node: the plugin's decision, which the tasks follow as an approval node's."""
 
 
 class PendingChange(Shape, frozen=True, kw_only=True):

@@ -1,0 +1,216 @@
+"""One command, one transaction: load, decide with the engine, write everything at once.
+
+    loaded = await load_instance(id, visible_to=principal)   # the row, its state, row_version
+    step = decide(loaded, event, now, org)                      # pure: runtime.flow.advance
+    async with write_transaction(db):
+        await write_step(loaded, step, records, now)            # UPDATE ... WHERE row_version = ?
+        ...                                                     # audit, idempotency, links
+
+Loading happens outside the write transaction, so the SQLite write lock is held only while
+writing; `write_step` updates the row only if `row_version` is still the one loaded, and
+zero rows updated raises `ConflictError`: someone else acted first, nothing was written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import msgspec
+
+from forms import ValidationContext
+from runtime.calendar import BusinessCalendar
+from runtime.flow import Environment, InstanceState, OrgDirectory, Status, Step, advance, decode_state, encode
+from runtime.flow.effects import UpdateFormData
+from runtime.flow.events import Event
+from runtime.flow.graph import JoinNode
+from runtime.flow.lifecycle import TERMINAL
+from runtime.service.caller import BUSINESS_TZ
+from runtime.service.definitions import Definition, definition
+from runtime.service.effects import CommandRecord, apply_effects, json_text
+from runtime.service.errors import ConflictError, InstanceNotFound
+from runtime.service.form_data import as_stored, engine_form, title_of
+from runtime.service.outbox import InstanceRef
+from runtime.service.views import CommandResult
+from runtime.service.visibility import visible_instances
+from storage.access import Principal
+from storage.tables import Instance
+
+CALENDAR = BusinessCalendar()
+"""The business calendar every deadline is computed with (Shanghai, statutory holidays)."""
+
+CHANGE_STEP_TITLE = "流程变更申请"
+_STEP_SEPARATOR = "、"
+
+
+class LoadedInstance(NamedTuple):
+    """An instance row as a command reads it; `row_version` is what the write must still find."""
+
+    id: int
+    number: str
+    title: str
+    row_version: int
+    status: str
+    initiator: int
+    department_id: int | None
+    urgent: bool
+    data: dict[str, Any]
+    state: InstanceState
+    definition: Definition
+
+    @property
+    def ref(self) -> InstanceRef:
+        return InstanceRef(id=self.id, number=self.number, title=self.title)
+
+
+async def load_instance(instance_id: int, *, visible_to: Principal | None = None) -> LoadedInstance:
+    """The instance, if it exists and (with `visible_to`) that person may see it."""
+    where = Instance.id == instance_id
+    if visible_to is not None:
+        where = where & visible_instances(visible_to)
+    row = await (
+        Instance.select(
+            Instance.id,
+            Instance.number,
+            Instance.title,
+            Instance.row_version,
+            Instance.status,
+            Instance.initiator,
+            Instance.department_id,
+            Instance.urgent,
+            Instance.data,
+            Instance.state,
+            Instance.template_version,
+            Instance.template_version.published_at.as_alias("published_at"),
+        )
+        .where(where)
+        .first()
+    )
+    if row is None:
+        raise InstanceNotFound(instance_id)
+    return LoadedInstance(
+        id=row["id"],
+        number=row["number"],
+        title=row["title"],
+        row_version=row["row_version"],
+        status=row["status"],
+        initiator=row["initiator"],
+        department_id=row["department_id"],
+        urgent=row["urgent"],
+        data=_json_object(row["data"]),
+        state=decode_state(_json_text(row["state"])),
+        definition=await definition(row["template_version"], row["published_at"]),
+    )
+
+
+def step_plugins() -> Mapping[str, Any]:
+    """The installed step plugins by name, for `Environment.plugins`.
+
+    Imported here, not at the top: the plugin SDK's own service calls import this package.
+    """
+    from plugins.registry import engine_plugins
+
+    return engine_plugins()
+
+
+def environment(loaded: LoadedInstance, org: OrgDirectory) -> Environment:
+    return Environment(
+        org=org,
+        calendar=CALENDAR,
+        initiator=loaded.initiator,
+        form=engine_form(loaded.definition.schema, loaded.data),
+        urgent=loaded.urgent,
+        plugins=step_plugins(),
+    )
+
+
+def decide(loaded: LoadedInstance, event: Event, now: dt.datetime, org: OrgDirectory) -> Step:
+    """What the engine makes of `event` (raises the engine's `CommandError` when refused)."""
+    return advance(loaded.definition.runnable_flow(), loaded.state, event, now, environment(loaded, org))
+
+
+async def write_step(
+    loaded: LoadedInstance,
+    step: Step,
+    records: Sequence[CommandRecord],
+    now: dt.datetime,
+    *,
+    data: dict[str, Any] | None = None,
+) -> CommandResult:
+    """Write the new state, data and every effect; call inside the write transaction.
+
+    `data` replaces the stored data (a resubmission with changes); an approved change request
+    in the effects is merged in after it.
+    """
+    new_data = data if data is not None else loaded.data
+    for change in (e for e in step.effects if isinstance(e, UpdateFormData)):
+        new_data = _merge_change(loaded, new_data, change.changes, now)
+    state = step.state
+    step_title = current_step(loaded.definition, state)
+    values: dict[Any, Any] = {
+        Instance.state: encode(state).decode(),
+        Instance.status: str(state.status),
+        Instance.urgent: state.urgent or loaded.urgent,
+        Instance.current_step: step_title,
+        Instance.submitted_at: state.submitted_at,
+        Instance.updated_at: now,
+        Instance.row_version: loaded.row_version + 1,
+    }
+    title = loaded.title
+    if new_data is not loaded.data:
+        values[Instance.data] = json_text(new_data)
+        title = title_of(loaded.definition, new_data)
+        values[Instance.title] = title
+    if state.status in TERMINAL and loaded.status != state.status:
+        values[Instance.closed_at] = now
+    updated = (
+        await Instance.update(values)
+        .where((Instance.id == loaded.id) & (Instance.row_version == loaded.row_version))
+        .returning(Instance.id)
+    )
+    if not updated:
+        raise ConflictError()
+    ref = InstanceRef(id=loaded.id, number=loaded.number, title=title)
+    await apply_effects(ref, records, step.effects, now)
+    return CommandResult(
+        id=loaded.id,
+        number=loaded.number,
+        status=str(state.status),
+        current_step=step_title,
+        row_version=loaded.row_version + 1,
+    )
+
+
+def current_step(definition: Definition, state: InstanceState) -> str:
+    """The titles of the steps that are waiting now, e.g. "部门负责人审批" (empty when closed)."""
+    if state.status in TERMINAL or state.status in (Status.DRAFT, Status.RETURNED):
+        return ""
+    nodes = {node.id: node for node in definition.flow.nodes} if definition.flow else {}
+    titles: dict[str, None] = {}
+    waiting = [task.node for task in state.tasks] + [
+        token.node for token in state.tokens if not isinstance(nodes.get(token.node), JoinNode)
+    ]
+    for node_id in waiting:
+        node = nodes.get(node_id)
+        titles.setdefault((node.title or node.id) if node is not None else CHANGE_STEP_TITLE, None)
+    return _STEP_SEPARATOR.join(titles)[:200]
+
+
+def _merge_change(
+    loaded: LoadedInstance, data: dict[str, Any], changes: Mapping[str, Any], now: dt.datetime
+) -> dict[str, Any]:
+    """The data with an approved change applied, computed fields and totals recomputed."""
+    merged = {**data, **changes}
+    ctx = ValidationContext(today=now.astimezone(BUSINESS_TZ).date())
+    result = loaded.definition.form.validate(merged, ctx, mode="draft")
+    return merged if result.errors else as_stored(result.data)
+
+
+def _json_text(value: str | bytes | Any) -> str | bytes:
+    return value if isinstance(value, str | bytes) else msgspec.json.encode(value)
+
+
+def _json_object(value: str | bytes | Any) -> dict[str, Any]:
+    decoded = msgspec.json.decode(value) if isinstance(value, str | bytes) else value
+    return dict(decoded or {})
