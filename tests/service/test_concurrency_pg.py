@@ -15,7 +15,7 @@ from runtime.flow.errors import TaskNotOpenError
 from runtime.service import CreateRequest, TaskAction, TaskActionRequest, act_on_task, create_instance
 from runtime.service.errors import ConflictError
 from storage.tables import AuditEntry, InstanceEvent, Task
-from tests.conftest import ON_POSTGRES, require
+from tests.conftest import ON_POSTGRES
 from tests.service.support import Clock, caller, marketing_data, open_task
 
 LOSES = (ConflictError, TaskNotOpenError)
@@ -43,7 +43,9 @@ async def race(racers: int) -> list[object]:
 
 @pytest.mark.postgres
 async def test_twenty_concurrent_approvals_on_postgresql(db: None) -> None:
-    require("PostgreSQL", ON_POSTGRES, "set FORMFLOW_TEST_DATABASE_URL to a PostgreSQL database")
+    if not ON_POSTGRES:
+        # Not a missing component: this run is the SQLite pass; `.ci/run` runs the suite again on PostgreSQL.
+        pytest.skip("runs in the PostgreSQL pass (FORMFLOW_TEST_DATABASE_URL)")
     outcomes = await race(20)
     assert sum(isinstance(o, LOSES) for o in outcomes) == 19
 

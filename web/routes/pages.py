@@ -1,4 +1,6 @@
-"""The signed-in shell: home and the navigation sections later features fill."""
+"""The signed-in shell: home and the navigation sections later features fill.
+
+The inbox and "my requests" are work pages (`web.routes.work`)."""
 
 from __future__ import annotations
 
@@ -15,19 +17,9 @@ def home(request: AnyRequest) -> Template:
     return Template("home.html", context={"section": "home"})
 
 
-@get("/inbox", opt=needs(Permission.TASK_ACT), sync_to_thread=False)
-def inbox(request: AnyRequest) -> Template:
-    return Template("section.html", context={"section": "inbox"})
-
-
-@get("/my-requests", opt=needs(Permission.PROCESS_START), sync_to_thread=False)
-def my_requests(request: AnyRequest) -> Template:
-    return Template("section.html", context={"section": "my-requests"})
-
-
 @get("/monitor", opt=needs(Permission.MONITOR_VIEW), sync_to_thread=False)
 def monitor(request: AnyRequest) -> Template:
     return Template("section.html", context={"section": "monitor"})
 
 
-ROUTES = [home, inbox, my_requests, monitor]
+ROUTES = [home, monitor]

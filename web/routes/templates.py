@@ -133,11 +133,31 @@ async def process_center(request: AnyRequest, q: Search = "") -> Template:
 
 
 async def _form_page(request: AnyRequest, key: str, posted: dict[str, Any] | None, check: bool) -> Template:
-    version = await _published(key)
+    return await form_template(request, await _published(key), posted, check=check)
+
+
+async def form_template(
+    request: AnyRequest,
+    version: PublishedVersion,
+    posted: dict[str, Any] | None,
+    *,
+    check: bool = False,
+    errors: dict[str, list[str]] | None = None,
+    extra: dict[str, Any] | None = None,
+    status_code: int | None = None,
+) -> Template:
+    """The form of `version` filled with `posted` (or its defaults), errors beside the fields.
+
+    `errors` replaces the page's own validation errors (those a service command reported);
+    `extra` adds to the context (the request being edited, a message at the top)."""
     schema, form = compiled(version)
     ctx = validation_context(principal_of(request))
     result = form.validate(posted or {}, ctx, mode="submit" if check else "draft")
     values = shown_values(schema, posted, result) if posted is not None else result.data
+    if errors is None:
+        errors = result.error_dict() if (check or posted is not None) else {}
+    if status_code is None:
+        status_code = 422 if check and not result.ok else 200
     return Template(
         "templates/form.html",
         context={
@@ -145,15 +165,17 @@ async def _form_page(request: AnyRequest, key: str, posted: dict[str, Any] | Non
             "version": version,
             "schema": schema,
             "values": values,
-            "errors": result.error_dict() if (check or posted is not None) else {},
+            "errors": errors,
             "warnings": result.warnings if check else [],
             "checked": check and result.ok,
             "state": visibility(result),
             "access": {},
             "readonly": False,
             "directory": await directory(),
+            "instance": None,
+            **(extra or {}),
         },
-        status_code=422 if check and not result.ok else 200,
+        status_code=status_code,
     )
 
 

@@ -182,3 +182,28 @@
     });
   });
 })();
+
+// Work pages: a refused action (403, 404, 409, 422, 429) comes back with X-Formflow-Message and
+// a message to show beside the form it came from; htmx drops 4xx answers unless told otherwise.
+(function () {
+  "use strict";
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    const xhr = event.detail.xhr;
+    if (xhr && xhr.status >= 400 && xhr.status < 500 && xhr.getResponseHeader("X-Formflow-Message")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+  // Move focus to a message that just appeared, so keyboard and screen-reader users hear it.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    const alert = event.detail.target && event.detail.target.querySelector("[role=alert]");
+    if (alert) {
+      alert.setAttribute("tabindex", "-1");
+      alert.focus();
+    }
+  });
+  // The print view's button.
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("[data-print]")) window.print();
+  });
+})();
