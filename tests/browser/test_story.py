@@ -38,6 +38,7 @@ PHONE = {"width": 375, "height": 800}
 START_TIMEOUT = 60.0  # seconds for the server to answer /health/live
 PLAN = "2024Q3新品推广会策划案_市场部_20240701.pdf"
 PHOTO = "场地照片_市场部_20240701.jpg"
+QUOTE = "供应商报价_市场部_20240701.xlsx"
 
 
 def _free_port() -> int:
@@ -135,6 +136,21 @@ def _sign_in(browser: Any, base: str, who: str) -> Any:
     return page
 
 
+def _quote() -> bytes:
+    """A real XLSX workbook (the supplier quote), made with openpyxl."""
+    import io
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["项目", "金额"])
+    sheet.append(["场地租赁", 120000])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
 def _photo(page: Any) -> bytes:
     """A small real JPEG, drawn by the browser itself."""
     data_url = page.evaluate(
@@ -182,11 +198,17 @@ def test_apply_at_375_px_then_approve_from_the_inbox(browser: Any, server: str, 
         [
             {"name": PLAN, "mimeType": "application/pdf", "buffer": b"%PDF-1.4\n% plan\n%%EOF\n"},
             {"name": PHOTO, "mimeType": "image/jpeg", "buffer": _photo(applicant)},
+            {
+                "name": QUOTE,
+                "mimeType": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "buffer": _quote(),
+            },
         ]
     )
     uploaded = applicant.locator("[data-upload-list]")
     expect(uploaded).to_contain_text(PLAN)
     expect(uploaded).to_contain_text(PHOTO)
+    expect(uploaded).to_contain_text(QUOTE)
     applicant.screenshot(path=shots / "1-form-375.png", full_page=True)
 
     applicant.get_by_role("button", name="提交审批").click()
@@ -211,6 +233,15 @@ def test_apply_at_375_px_then_approve_from_the_inbox(browser: Any, server: str, 
 
     task.get_by_role("link", name="去处理").click()
     expect(approver.get_by_role("heading", name="您可以")).to_be_visible()
+    approver_files = approver.get_by_role("region", name="附件")
+    for name in (PLAN, QUOTE):  # the approver sees the request's files, with links that work for them
+        expect(approver_files.get_by_role("link", name=name)).to_have_attribute(
+            "href", re.compile(r"^/api/v1/attachments/[0-9a-f]{32}$")
+        )
+    expect(approver_files.get_by_role("img", name=PHOTO)).to_be_visible()
+    quote_href = approver_files.get_by_role("link", name=QUOTE).get_attribute("href")
+    download = approver.request.get(f"{server}{quote_href}")
+    assert download.status == 200 and download.body()[:2] == b"PK"
     _fits_the_phone(approver)
     approver.screenshot(path=shots / "4-instance-375.png", full_page=True)
     approver.get_by_label("审批意见").fill("预算合理，同意")
