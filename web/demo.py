@@ -11,7 +11,8 @@ from builder.demo_templates import seed_demo_templates
 from storage import audit
 from storage.access import Role
 from storage.database import write_transaction
-from storage.org import DepartmentDraft, PersonDraft, upsert_department, upsert_person
+from storage.org import DepartmentDraft, PersonDraft
+from storage.org_import import ImportPlan, apply_plan
 from storage.tables import Person, Position
 from web.auth.passwords import hash_password
 
@@ -60,34 +61,9 @@ async def seed_demo() -> bool:
             return False
         for code, zh, en, roles in POSITIONS:
             await Position.insert(Position(code=code, name_zh=zh, name_en=en, roles=[str(r) for r in roles]))
-        for code, zh, en, parent, _head, _leader in DEPARTMENTS:
-            await upsert_department(DepartmentDraft(code=code, name_zh=zh, name_en=en, parent_code=parent))
         password = hash_password(DEMO_PASSWORD)
-        for employee_no, name, dept, position, _manager in PEOPLE:
-            await upsert_person(
-                PersonDraft(
-                    employee_no=employee_no,
-                    name=name,
-                    email=f"{employee_no}@demo.formflow.local",
-                    department_code=dept,
-                    position_code=position,
-                    password_hash=password,
-                )
-            )
-        for employee_no, name, dept, position, manager in PEOPLE:
-            if manager:
-                await upsert_person(
-                    PersonDraft(
-                        employee_no=employee_no,
-                        name=name,
-                        email=f"{employee_no}@demo.formflow.local",
-                        department_code=dept,
-                        position_code=position,
-                        manager_employee_no=manager,
-                    )
-                )
-        for code, zh, en, parent, head, leader in DEPARTMENTS:
-            await upsert_department(
+        plan = ImportPlan(
+            departments=[
                 DepartmentDraft(
                     code=code,
                     name_zh=zh,
@@ -96,7 +72,22 @@ async def seed_demo() -> bool:
                     head_employee_no=head,
                     leader_employee_no=leader,
                 )
-            )
+                for code, zh, en, parent, head, leader in DEPARTMENTS
+            ],
+            people=[
+                PersonDraft(
+                    employee_no=employee_no,
+                    name=name,
+                    email=f"{employee_no}@demo.formflow.local",
+                    department_code=dept,
+                    position_code=position,
+                    manager_employee_no=manager,
+                    password_hash=password,
+                )
+                for employee_no, name, dept, position, manager in PEOPLE
+            ],
+        )
+        await apply_plan(plan)  # the import's order resolves heads, leaders and managers
         templates = await seed_demo_templates(datetime.now(UTC))
         await audit.record(
             "org.demo_seeded",

@@ -6,6 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from litestar import Request
+from litestar.exceptions import NotFoundException
+
 from forms import (
     CompiledForm,
     CurrentUser,
@@ -18,10 +21,26 @@ from forms import (
 from forms.model import ComputedField, DetailTableField, is_layout
 from storage.access import Principal
 from storage.tables import Department, Person
-from storage.templates import PublishedVersion
+from storage.templates import PublishedVersion, version_in_effect
+from web.form_input import decode_form
 from web.i18n import current_locale
 
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
+
+
+async def published_version(key: str, now: datetime) -> PublishedVersion:
+    """The version of template `key` in effect at `now`; 404 when there is none."""
+    version = await version_in_effect(key, now)
+    if version is None:
+        raise NotFoundException(f"template {key!r} does not exist or has no version in effect")
+    return version
+
+
+async def posted_data(request: Request[Any, Any, Any], version: PublishedVersion) -> dict[str, Any]:
+    """The posted HTML form as form data of `version`'s schema."""
+    schema, _ = compiled(version)
+    form = await request.form()
+    return decode_form(schema, form.multi_items())
 
 
 def schema_of(version: PublishedVersion) -> FormSchema:

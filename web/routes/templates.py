@@ -7,18 +7,24 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Template
 
 from forms import meta_schema
 from forms.json_schema import to_json_schema
 from storage.access import Permission
-from storage.templates import PublishedVersion, TemplateSummary, list_templates, version_in_effect
+from storage.templates import PublishedVersion, TemplateSummary, list_templates
 from web.auth.guards import needs
 from web.context import AnyRequest, principal_of
-from web.form_input import decode_form
-from web.form_pages import compiled, directory, shown_values, validation_context, visibility
+from web.form_pages import (
+    compiled,
+    directory,
+    posted_data,
+    published_version,
+    shown_values,
+    validation_context,
+    visibility,
+)
 from web.i18n import current_locale
 
 TemplateKey = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
@@ -65,10 +71,7 @@ def _summary(t: TemplateSummary) -> TemplateOut:
 
 
 async def _published(key: str) -> PublishedVersion:
-    version = await version_in_effect(key, datetime.now(UTC))
-    if version is None:
-        raise NotFoundException(f"template {key!r} does not exist or has no version in effect")
-    return version
+    return await published_version(key, datetime.now(UTC))
 
 
 # ---------------------------------------------------------------------------------------- API
@@ -185,11 +188,9 @@ async def form_page(request: AnyRequest, key: FromPath[str]) -> Template:
     return await _form_page(request, key, None, check=False)
 
 
-async def _posted(request: Request[Any, Any, Any], key: str) -> tuple[Any, dict[str, Any]]:
+async def _posted(request: Request[Any, Any, Any], key: str) -> tuple[PublishedVersion, dict[str, Any]]:
     version = await _published(key)
-    schema, _ = compiled(version)
-    form = await request.form()
-    return schema, decode_form(schema, form.multi_items())
+    return version, await posted_data(request, version)
 
 
 @post("/process-center/{key:str}/check", opt=needs(Permission.PROCESS_START), status_code=200)
@@ -202,9 +203,8 @@ async def check_form(request: AnyRequest, key: FromPath[str]) -> Template:
 @post("/process-center/{key:str}/evaluate", opt=needs(Permission.PROCESS_START), status_code=200)
 async def evaluate_form(request: AnyRequest, key: FromPath[str]) -> Template:
     """After a change: recomputed values, totals, amounts in words and which fields show."""
-    schema, posted = await _posted(request, key)
-    version = await _published(key)
-    _, form = compiled(version)
+    version, posted = await _posted(request, key)
+    schema, form = compiled(version)
     result = form.validate(posted, validation_context(principal_of(request)), mode="draft")
     return Template(
         "templates/_evaluate.html",

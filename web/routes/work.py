@@ -86,7 +86,15 @@ from web.auth.guards import needs
 from web.context import AnyRequest, RowId, principal_of
 from web.errors import request_now
 from web.form_input import decode_form
-from web.form_pages import BUSINESS_TZ, compiled, directory, validation_context, visibility
+from web.form_pages import (
+    BUSINESS_TZ,
+    compiled,
+    directory,
+    posted_data,
+    published_version,
+    validation_context,
+    visibility,
+)
 from web.i18n import _, current_locale
 from web.routes.instances import PageNo, caller_of
 from web.routes.templates import form_template
@@ -1109,22 +1117,13 @@ async def _edit_form(
 # -- the form's commands --------------------------------------------------------------------
 
 
-async def _posted_data(request: AnyRequest, version: PublishedVersion) -> dict[str, Any]:
-    schema, _form = compiled(version)
-    form = await request.form()
-    return decode_form(schema, form.multi_items())
-
-
 async def _published_now(request: AnyRequest, key: str) -> PublishedVersion:
-    version = await version_in_effect(key, request_now(request))
-    if version is None:
-        raise NotFoundException(f"template {key!r} does not exist or has no version in effect")
-    return version
+    return await published_version(key, request_now(request))
 
 
 async def _new_request(request: AnyRequest, key: str, submit: bool) -> Response[Any]:
     version = await _published_now(request, key)
-    data = await _posted_data(request, version)
+    data = await posted_data(request, version)
     body = CreateRequest(template=key, data=data, submit=submit)
     try:
         result = await service.create_instance(caller_of(request), body, request_now(request))
@@ -1164,7 +1163,7 @@ async def _edit_command(
 ) -> Response[Any]:
     detail = await _detail(request, instance_id)
     version = await _Versions(request_now(request)).get(detail.template, detail.template_version)
-    data = await _posted_data(request, version)
+    data = await posted_data(request, version)
     try:
         await command(data)
     except (ServiceError, FlowError) as exc:
