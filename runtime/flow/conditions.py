@@ -11,13 +11,13 @@ the branch falls through to its next condition or its default edge.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from typing import Any, Final
 
 import cel
+
+from forms.expressions import to_cel  # the form compiler and the engine hand CEL the same values
 
 INITIATOR_ATTRIBUTES: Final = frozenset(
     {"id", "name", "department", "department_id", "department_code", "position", "roles", "manager_id"}
@@ -91,19 +91,3 @@ class Condition:
             return self.program.execute(variables) is True
         except Exception:  # CEL raises TypeError, RuntimeError, KeyError...: "not established"
             return False
-
-
-def to_cel(value: Any) -> Any:
-    """A Python value as CEL receives it."""
-    kind = type(value)
-    if kind is str or kind is int or kind is bool or kind is float or value is None:
-        return value
-    if kind is Decimal:
-        return float(value)
-    if kind is dt.date:
-        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
-    if kind is dict:
-        return {key: to_cel(item) for key, item in value.items()}
-    if kind is list or kind is tuple:
-        return [to_cel(item) for item in value]
-    return value
