@@ -140,10 +140,15 @@ _DOMAIN_STATUS: tuple[tuple[type[Exception], int], ...] = (
 """Errors of the flow engine and the service layer, by HTTP status (first match wins)."""
 
 
+def domain_status(exc: Exception) -> int | None:
+    """The HTTP status of a refused command, or None when `exc` is a fault, not a refusal."""
+    return next((code for kind, code in _DOMAIN_STATUS if isinstance(exc, kind)), None)
+
+
 def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """A refused command as a problem body with a stable `code` (e.g. "task_not_open") and, for
     field problems, `errors: [{path, message}]`; anything unlisted is an internal error."""
-    status = next((code for kind, code in _DOMAIN_STATUS if isinstance(exc, kind)), None)
+    status = domain_status(exc)
     if status is None:
         return internal_error_handler(request, exc)
     headers: dict[str, str] = {}

@@ -84,7 +84,7 @@ from storage.tables import Notification
 from storage.templates import PublishedVersion, list_templates, version_in_effect
 from web.auth.guards import needs
 from web.context import AnyRequest, RowId, principal_of
-from web.errors import request_now
+from web.errors import domain_status, request_now
 from web.form_input import decode_form
 from web.form_pages import (
     BUSINESS_TZ,
@@ -299,37 +299,40 @@ def _kind_label(kind: str) -> str:
 
 
 def problem_of(exc: Exception) -> Problem | None:
-    """A refused command in words for the page (the status matches `web.errors`); None when
+    """A refused command in words for the page, with the status `web.errors` gives it; None when
     the error is not a refusal but a fault, which the app's handler reports."""
+    status = domain_status(exc)
+    if status is None:
+        return None
     if isinstance(exc, FormInvalid):
-        return Problem(422, _("Please correct the marked fields."), _grouped(exc.errors))
+        return Problem(status, _("Please correct the marked fields."), _grouped(exc.errors))
     if isinstance(exc, InvalidCommandError):
         message = _command_message(exc)
-        return Problem(422, message, {exc.field: [message]})
+        return Problem(status, message, {exc.field: [message]})
     if isinstance(exc, ConflictError | TaskNotOpenError | TransitionError):
         return Problem(
-            409,
+            status,
             _("Someone else acted on this request first. Reload the page to see where it is now."),
             reload=True,
         )
     if isinstance(exc, NotEditable):
-        return Problem(409, _("This request can no longer be changed."), reload=True)
+        return Problem(status, _("This request can no longer be changed."), reload=True)
     if isinstance(exc, UrgeTooSoonError):
         return Problem(
-            429,
+            status,
             _("You urged this request less than an hour ago; you can urge again after {time}.").format(
                 time=local_time(exc.retry_after)
             ),
         )
     if isinstance(exc, NotAssigneeError | NotPermittedError | ActionNotAllowedError):
-        return Problem(403, _("You may not do this on this request."))
+        return Problem(status, _("You may not do this on this request."))
     if isinstance(exc, NotFoundError):
-        return Problem(404, _("This request does not exist, or you may not see it."))
+        return Problem(status, _("This request does not exist, or you may not see it."))
     if isinstance(exc, NoAssigneeError):
-        return Problem(422, _("No approver was found for a step of this flow; ask a process admin."))
+        return Problem(status, _("No approver was found for a step of this flow; ask a process admin."))
     if isinstance(exc, TemplateHasNoFlow):
-        return Problem(422, _("This template has no flow yet, so it cannot be submitted."))
-    return None
+        return Problem(status, _("This template has no flow yet, so it cannot be submitted."))
+    return Problem(status, str(exc))
 
 
 def _command_message(exc: InvalidCommandError) -> str:
