@@ -12,7 +12,7 @@ ready to become a draft. Pure: bytes in, shapes out.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from msgspec import Meta
@@ -23,8 +23,8 @@ from forms.errors import SchemaError
 from runtime.flow import FlowGraph, GraphProblem, decode_graph, validate_graph
 from runtime.flow.errors import GraphDecodeError
 
-BUNDLE_FORMAT = "formflow-template"
-BUNDLE_VERSION = 1
+BUNDLE_FORMAT: Final = "formflow-template"
+BUNDLE_VERSION: Final = 1
 MAX_BYTES = 5_000_000
 
 
