@@ -97,10 +97,23 @@ def decode_bundle(
         raise BundleError([BundleProblem(path=_where(str(exc)), message=str(exc))]) from exc
     except msgspec.DecodeError as exc:
         raise BundleError([BundleProblem(path="", message=f"not a JSON template bundle: {exc}")]) from exc
+    form, flow = check_design(bundle.key, bundle.form, bundle.flow, locale, flow_checks=flow_checks)
+    return CheckedBundle(bundle=bundle, form=form, flow=flow)
+
+
+def check_design(
+    key: str,
+    form_data: dict[str, Any],
+    flow_data: dict[str, Any] | None,
+    locale: str = "zh-CN",
+    *,
+    flow_checks: Sequence[FlowCheck] = (),
+) -> tuple[m.FormSchema, FlowGraph | None]:
+    """The form and flow of a design, checked as publishing checks them, or `BundleError`."""
     problems: list[BundleProblem] = []
     form: m.FormSchema | None = None
     try:
-        form = load_schema(msgspec.json.encode({**bundle.form, "key": bundle.key}))
+        form = load_schema(msgspec.json.encode({**form_data, "key": key}))
     except SchemaError as exc:
         problems.append(BundleProblem(path="form", message=str(exc)))
     if form is not None:
@@ -109,9 +122,9 @@ def decode_bundle(
             for problem in check_schema(form, locale)
         )
     flow: FlowGraph | None = None
-    if bundle.flow is not None:
+    if flow_data is not None:
         try:
-            flow = decode_graph(msgspec.json.encode(bundle.flow))
+            flow = decode_graph(msgspec.json.encode(flow_data))
         except GraphDecodeError as exc:
             problems.append(BundleProblem(path="flow", message=str(exc)))
     if flow is not None and form is not None:
@@ -119,8 +132,8 @@ def decode_bundle(
         for check in flow_checks:
             problems.extend(_graph_problem(problem) for problem in check(flow, form))
     if problems or form is None:
-        raise BundleError(problems)
-    return CheckedBundle(bundle=bundle, form=form, flow=flow)
+        raise BundleError(problems or [BundleProblem(path="form", message="no form")])
+    return form, flow
 
 
 def bundle_json_schema() -> dict[str, Any]:

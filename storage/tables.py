@@ -141,6 +141,43 @@ class TemplateVersion(Table, tablename="template_version"):
     published_by = Integer(null=True, default=None)
 
 
+class TemplateDraft(Table, tablename="template_draft"):
+    """The design in progress of a template (one per template key), saved on every change.
+
+    `form` and `flow` hold the designer's JSON as it stands, problems and all; publishing turns
+    a clean draft into a new `TemplateVersion`. `revision` is the current entry of the draft's
+    `TemplateDraftRevision` history (undo moves it back, redo forward); `row_version` guards
+    against two designers overwriting each other.
+    """
+
+    id = Serial(primary_key=True)
+    key = Varchar(length=64, unique=True)
+    category = Varchar(length=64, default="general")
+    name_zh = Varchar(length=100)
+    name_en = Varchar(length=100, default="")
+    description_zh = Text(default="")
+    description_en = Text(default="")
+    form = JSON()
+    flow = JSON(null=True, default=None)
+    revision = Integer(default=1)
+    row_version = Integer(default=1)
+    updated_at = Timestamptz()
+    updated_by = Integer(null=True, default=None)
+
+
+class TemplateDraftRevision(Table, tablename="template_draft_revision"):
+    """One saved state of a draft, for undo and redo (the newest 100 are kept)."""
+
+    id = Serial(primary_key=True)
+    draft = ForeignKey(TemplateDraft, on_delete=OnDelete.cascade, index=True)
+    revision = Integer()
+    form = JSON()
+    flow = JSON(null=True, default=None)
+    label = Varchar(length=200, default="")
+    created_at = Timestamptz()
+    created_by = Integer(null=True, default=None)
+
+
 class Attachment(Table, tablename="attachment"):
     """An uploaded file. The object key is generated, never the uploader's file name.
 
@@ -312,6 +349,8 @@ ALL_TABLES: list[type[Table]] = [
     AuditEntry,
     ProcessTemplate,
     TemplateVersion,
+    TemplateDraft,
+    TemplateDraftRevision,
     Attachment,
     Instance,
     InstanceCounter,
