@@ -238,7 +238,7 @@ def _reachable(edges: list[dict[str, Any]], start: str | None) -> list[str]:
         order.append(current)
         for edge in edges:
             target = edge.get("to")
-            if edge.get("from") == current and target not in seen:
+            if edge.get("from") == current and isinstance(target, str) and target not in seen:
                 seen.add(target)
                 queue.append(target)
     return order

@@ -54,7 +54,7 @@ class Layout(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def layout(flow: dict[str, Any]) -> Layout:
-    nodes = {node.get("id"): node for node in flow.get("nodes", []) if isinstance(node, dict)}
+    nodes = {str(node.get("id")): node for node in flow.get("nodes", []) if isinstance(node, dict)}
     edges = [edge for edge in flow.get("edges", []) if isinstance(edge, dict)]
     outgoing: dict[str, list[int]] = {}
     for index, edge in enumerate(edges):
