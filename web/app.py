@@ -24,7 +24,18 @@ from web.auth.guards import PERMISSION_KEY, needs, permission_guard
 from web.auth.middleware import AuthenticationMiddleware, CSRFMiddleware
 from web.errors import EXCEPTION_HANDLERS
 from web.observability import RequestLogMiddleware, configure_logging
-from web.routes import admin, attachments, auth, health, instances, pages, profile, templates, work
+from web.routes import (
+    admin,
+    attachments,
+    auth,
+    flow_designer,
+    health,
+    instances,
+    pages,
+    profile,
+    templates,
+    work,
+)
 from web.settings import Settings, load_settings, secret_key
 from web.templating import configure_environment
 
@@ -74,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *templates.ROUTES,
             *instances.ROUTES,
             *work.ROUTES,
+            *flow_designer.ROUTES,
             *health.ROUTES,
             static,
         ],
