@@ -298,7 +298,7 @@ async def _render(
         "rule_labels": rule_labels(),
         "fields": fields,
         "choosable": {key: label for key, label, _type in fields},
-        "roles": [role.value for role in Role],
+        "roles": role_labels(),
         "modes": [mode.value for mode in ApprovalMode],
         "empty_policies": [policy.value for policy in EmptyPolicy],
         "overdue_actions": [action.value for action in OverdueAction],
@@ -367,6 +367,18 @@ def kind_labels() -> dict[str, str]:
         "wait": _("Wait"),
         "plugin": _("Plugin step"),
     }
+
+
+def role_labels() -> dict[str, str]:
+    labels = {
+        Role.EMPLOYEE: _("Employee"),
+        Role.DEPARTMENT_HEAD: _("Department head"),
+        Role.SUPERVISING_LEADER: _("Supervising leader"),
+        Role.FINANCE_SPECIALIST: _("Finance specialist"),
+        Role.PROCESS_ADMIN: _("Process admin"),
+        Role.SYSTEM_ADMIN: _("System admin"),
+    }
+    return {role.value: labels.get(role, role.value) for role in Role}
 
 
 def rule_labels() -> dict[str, str]:
