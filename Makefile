@@ -53,7 +53,7 @@ lock: install
 # Refresh the message catalogs from the msgids in code and templates.
 messages: install
 	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -o var/messages.pot --no-location --omit-header .
-	$(BIN)/pybabel update -i var/messages.pot -d web/locale -l zh_CN --no-location --no-fuzzy-matching
+	$(BIN)/pybabel update -i var/messages.pot -d web/locale -l zh_CN --no-fuzzy-matching
 	sed -i '/Report-Msgid-Bugs-To/d; /PO-Revision-Date/d; /Last-Translator/d; /Language-Team/d' web/locale/zh_CN/LC_MESSAGES/messages.po
 	@echo "now translate the empty msgstr entries in web/locale/zh_CN/LC_MESSAGES/messages.po"
 
