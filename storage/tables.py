@@ -18,6 +18,8 @@ from piccolo.columns import (
     JSON,
     BigInt,
     Boolean,
+    Date,
+    DoublePrecision,
     ForeignKey,
     Integer,
     OnDelete,
@@ -176,6 +178,56 @@ class TemplateDraftRevision(Table, tablename="template_draft_revision"):
     label = Varchar(length=200, default="")
     created_at = Timestamptz()
     created_by = Integer(null=True, default=None)
+
+
+class PermissionReview(Table, tablename="permission_review"):
+    """A quarterly review of who may do what (权限复核).
+
+    `snapshot` is everyone's department, position, roles and standing when the review began
+    (person id -> facts); the next review compares against it to list role changes and moves.
+    """
+
+    id = Serial(primary_key=True)
+    started_at = Timestamptz()
+    started_by = Integer(null=True, default=None)
+    completed_at = Timestamptz(null=True, default=None)
+    completed_by = Integer(null=True, default=None)
+    snapshot = JSON(default={})
+
+
+class PermissionReviewItem(Table, tablename="permission_review_item"):
+    """One finding of a review about one person, decided kept or revoked by the reviewer."""
+
+    id = Serial(primary_key=True)
+    review = ForeignKey(PermissionReview, on_delete=OnDelete.cascade, index=True)
+    person = ForeignKey(Person, on_delete=OnDelete.cascade)
+    kind = Varchar(length=32)
+    detail = JSON(default={})
+    decision = Varchar(length=16, default="")
+    decided_by = Integer(null=True, default=None)
+    decided_at = Timestamptz(null=True, default=None)
+
+
+class Suggestion(Table, tablename="suggestion"):
+    """An optimization suggestion (流程优化建议) against a template and, optionally, one of its steps.
+
+    `status`: open -> accepted -> done, or open -> rejected; `implemented_version` names the
+    template version that put an accepted suggestion into effect.
+    """
+
+    id = Serial(primary_key=True)
+    template_key = Varchar(length=64, index=True)
+    node_id = Varchar(length=64, default="")
+    problem = Text()
+    suggestion = Text()
+    expected_effect = Text(default="")
+    status = Varchar(length=16, default="open", index=True)
+    created_by = ForeignKey(Person, on_delete=OnDelete.restrict, index=True)
+    created_at = Timestamptz()
+    decided_by = Integer(null=True, default=None)
+    decided_at = Timestamptz(null=True, default=None)
+    decision_note = Text(default="")
+    implemented_version = Integer(null=True, default=None)
 
 
 class Attachment(Table, tablename="attachment"):
@@ -340,6 +392,145 @@ class IdempotencyRecord(Table, tablename="idempotency_record"):
     created_at = Timestamptz(index=True)
 
 
+class PasskeyCredential(Table, tablename="passkey_credential"):
+    """A WebAuthn passkey a person registered: the public key only, never biometric data.
+
+    `sign_count` is the authenticator's counter from the last accepted assertion; an
+    assertion that does not raise it (when either side counts) is refused as a replay. A
+    revoked passkey stays listed (`revoked_at`) and never signs anyone in again.
+    """
+
+    id = Serial(primary_key=True)
+    person = ForeignKey(Person, on_delete=OnDelete.cascade, index=True)
+    credential_id = Varchar(length=1400, unique=True)
+    public_key = Text()
+    sign_count = BigInt(default=0)
+    transports = JSON(default=[])
+    name = Varchar(length=100)
+    backed_up = Boolean(default=False)
+    created_at = Timestamptz()
+    last_used_at = Timestamptz(null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)
+
+
+class SignInChallenge(Table, tablename="sign_in_challenge"):
+    """A pending sign-in ceremony: an SSO redirect (state, nonce, PKCE verifier) or a passkey challenge.
+
+    `binding` is the SHA-256 of the browser's pre-sign-in cookie (or of its session token when a
+    signed-in person registers a passkey): a ceremony only completes in the browser that began
+    it. Each row is used once (deleted when answered) and refused after `expires_at`.
+    """
+
+    id = Serial(primary_key=True)
+    key = Varchar(length=64, unique=True)
+    purpose = Varchar(length=32)
+    binding = Varchar(length=64, index=True)
+    person_id = Integer(null=True, default=None)
+    data = JSON(default={})
+    created_at = Timestamptz()
+    expires_at = Timestamptz(index=True)
+
+
+class SsoSession(Table, tablename="sso_session"):
+    """The identity provider behind a session signed in through SSO, for RP-initiated logout."""
+
+    id = Serial(primary_key=True)
+    session = ForeignKey(UserSession, on_delete=OnDelete.cascade, unique=True)
+    provider = Varchar(length=64)
+    id_token = Text(default="")
+    created_at = Timestamptz()
+
+
+class TaskStat(Table, tablename="task_stat"):
+    """A closed task of a submitted request as analytics reads it: the insight rollup's row.
+
+    Written once per task by `runtime.service.insight_rollup` (upsert by `task_id`, so a second
+    run or a second scheduler writes nothing twice). `working_hours` is the business calendar's
+    duration, set only for decided tasks; `has_due`, `late`, `returned` and `rejected` are 0/1
+    so they sum. `remaining_hours` (working hours from this last visit of the step to the
+    request's closing) is set once the request finished. Request columns are copied in so the
+    viewer's scope and the filters apply without a join.
+    """
+
+    id = Serial(primary_key=True)
+    task_id = Integer(unique=True)
+    instance_id = Integer(index=True)
+    template_key = Varchar(length=64)
+    node_id = Varchar(length=64)
+    step = Varchar(length=200, default="")
+    department_id = Integer(null=True, default=None)
+    initiator_id = Integer()
+    submitted_at = Timestamptz()
+    created_at = Timestamptz()
+    closed_at = Timestamptz()
+    outcome = Varchar(length=32, null=True, default=None)
+    working_hours = DoublePrecision(null=True, default=None)
+    has_due = Integer(default=0)
+    late = Integer(default=0)
+    returned = Integer(default=0)
+    rejected = Integer(default=0)
+    closed_week = Date()
+    remaining_hours = DoublePrecision(null=True, default=None)
+
+
+class RequestStat(Table, tablename="request_stat"):
+    """A closed request as analytics reads it: the insight rollup's row, one per request.
+
+    `working_hours` runs from submission to closing and is set for finished requests (archived
+    or rejected); `returns`, `rejections` and `resubmissions` are counted from the event log;
+    `overdue` is 1 when any of its tasks was decided after its deadline. Weeks are the local
+    Mondays that start them. `budget` (the first budget field of the form) and `actual_spend`
+    (of its last summary report) are decimal text; `deviation` is their difference, for
+    ordering; `budget_roles` is None unless the budget field is sensitive, then the roles that
+    may read it (comma-separated; the initiator always may).
+    """
+
+    id = Serial(primary_key=True)
+    instance_id = Integer(unique=True)
+    number = Varchar(length=20)
+    title = Varchar(length=200, default="")
+    template_key = Varchar(length=64, index=True)
+    department_id = Integer(null=True, default=None)
+    initiator_id = Integer()
+    status = Varchar(length=32)
+    submitted_at = Timestamptz()
+    closed_at = Timestamptz()
+    working_hours = DoublePrecision(null=True, default=None)
+    returns = Integer(default=0)
+    rejections = Integer(default=0)
+    resubmissions = Integer(default=0)
+    overdue = Integer(default=0)
+    submitted_week = Date()
+    closed_week = Date()
+    budget = Varchar(length=40, null=True, default=None)
+    actual_spend = Varchar(length=40, null=True, default=None)
+    deviation = DoublePrecision(null=True, default=None)
+    budget_roles = Varchar(length=400, null=True, default=None)
+
+
+class StepEstimate(Table, tablename="step_estimate"):
+    """How long requests of a template usually still take once they enter a step (working hours).
+
+    The median of `task_stat.remaining_hours` over every finished request, refreshed by the
+    insight rollup; monitoring reads it to show when a request in flight is expected to close.
+    """
+
+    id = Serial(primary_key=True)
+    template_key = Varchar(length=64)
+    node_id = Varchar(length=64)
+    median_hours = DoublePrecision()
+    samples = Integer()
+    computed_at = Timestamptz()
+
+
+class InsightMark(Table, tablename="insight_mark"):
+    """How far the insight rollup has read: the newest `closed_at` it saw, per kind of row."""
+
+    id = Serial(primary_key=True)
+    name = Varchar(length=32, unique=True)
+    mark = Timestamptz()
+
+
 ALL_TABLES: list[type[Table]] = [
     Position,
     Department,
@@ -351,6 +542,9 @@ ALL_TABLES: list[type[Table]] = [
     TemplateVersion,
     TemplateDraft,
     TemplateDraftRevision,
+    PermissionReview,
+    PermissionReviewItem,
+    Suggestion,
     Attachment,
     Instance,
     InstanceCounter,
@@ -361,4 +555,11 @@ ALL_TABLES: list[type[Table]] = [
     Incident,
     Notification,
     IdempotencyRecord,
+    PasskeyCredential,
+    SignInChallenge,
+    SsoSession,
+    TaskStat,
+    RequestStat,
+    StepEstimate,
+    InsightMark,
 ]
