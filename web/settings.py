@@ -17,8 +17,10 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from runtime.broker import BrokerURLError, redis_options
 from storage.audit import MIN_RETENTION_DAYS as MIN_AUDIT_RETENTION_DAYS
 from storage.database import DEFAULT_DATABASE_URL
+from web.auth.oidc_config import OidcConfigError, parse_providers
 
 PREFIX = "FORMFLOW_"
 
@@ -60,6 +62,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     audit_retention_days: Annotated[int, msgspec.Meta(ge=MIN_AUDIT_RETENTION_DAYS)] = 3 * 365
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False
+    # Sign-in: password, single sign-on (OpenID Connect) and passkeys (WebAuthn).
+    password_login: bool = True
+    oidc_providers: str = ""  # JSON list of identity providers, see web/auth/oidc_config.py
+    sso_unknown_people: Literal["refuse", "create"] = "refuse"
+    sso_default_department: str = ""  # department code for people created at their first SSO sign-in
+    passkeys_required_for_admins: bool = False
+    webauthn_rp_id: str = ""  # default: the host of base_url
+    webauthn_origin: str = ""  # default: the scheme, host and port of base_url
+    # Step plugins' side effects (web and worker alike): secrets by name, e-mail. Callbacks and
+    # links use base_url.
+    plugin_secrets: str = ""  # JSON object {"crm": "<webhook signing key>", "mkt-robot": "<robot URL>"}
+    smtp_host: str = ""  # empty: e-mail steps skip e-mail
+    smtp_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_sender: str = ""  # the From address; required with smtp_host
+    smtp_security: Literal["none", "starttls", "ssl"] = "none"  # ssl: TLS from the start (port 465)
 
     @property
     def dev(self) -> bool:
@@ -99,7 +118,50 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(f"{variable_for('s3_endpoint')}: required when FORMFLOW_STORAGE_BACKEND=s3")
     if not settings.broker_url.startswith(("memory://", "redis://", "rediss://", "amqp://")):
         raise SettingsError(f"{variable_for('broker_url')}: expected memory://, redis://... or amqp://...")
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        try:
+            redis_options(settings.broker_url)
+        except BrokerURLError as exc:
+            raise SettingsError(f"{variable_for('broker_url')}: {exc}") from exc
+    _check_sign_in(settings)
+    plugin_secrets(settings)
+    if settings.smtp_host and "@" not in settings.smtp_sender:
+        raise SettingsError(f"{variable_for('smtp_sender')}: an e-mail address is required with FORMFLOW_SMTP_HOST")
     return settings
+
+
+SecretNames = dict[Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_\-]*$")], str]
+
+
+def plugin_secrets(settings: Settings) -> dict[str, str]:
+    """`FORMFLOW_PLUGIN_SECRETS` as name -> value; the message of a bad value never shows a value."""
+    if not settings.plugin_secrets.strip():
+        return {}
+    try:
+        return msgspec.json.decode(settings.plugin_secrets, type=SecretNames)
+    except msgspec.DecodeError as exc:
+        raise SettingsError(
+            f"{variable_for('plugin_secrets')}: expected a JSON object of secret names "
+            f"(lower-case letters, digits, _ and -) and their values: {exc}"
+        ) from exc
+
+
+def _check_sign_in(settings: Settings) -> None:
+    try:
+        providers = parse_providers(settings.oidc_providers)
+    except OidcConfigError as exc:
+        raise SettingsError(f"{variable_for('oidc_providers')}: {exc}") from exc
+    if settings.sso_unknown_people == "create" and not settings.sso_default_department:
+        raise SettingsError(
+            f"{variable_for('sso_default_department')}: required when FORMFLOW_SSO_UNKNOWN_PEOPLE=create"
+        )
+    if not settings.password_login and not providers:
+        raise SettingsError(
+            f"{variable_for('password_login')}: password sign-in can only be switched off "
+            "when FORMFLOW_OIDC_PROVIDERS names an identity provider"
+        )
+    if settings.mode == "production" and providers and not settings.base_url:
+        raise SettingsError(f"{variable_for('base_url')}: required in production mode for single sign-on")
 
 
 # Variables read by other tools (test fixtures, the CI script), not by the app itself.
