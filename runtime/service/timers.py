@@ -6,9 +6,13 @@ Claiming is `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL, so several schedu
 the due rows without waiting on each other; on SQLite the IMMEDIATE transaction serialises
 them. Either way a timer fires once: a second claimer finds it fired (or locked and skips it).
 
-A timer whose instance changed meanwhile (`ConflictError`) stays pending and is claimed again
-at once with the fresh state. A timer that fails otherwise is marked failed and becomes an
-`Incident` an admin can see, so one broken instance never blocks the others.
+On PostgreSQL the claim locks the timer's instance row too, and skips timers whose instance
+another transaction is writing: that command may go on to cancel the very timer claimed here,
+so waiting for it would deadlock (the person's action or the timer failing). Such a timer
+stays pending for the next round. A timer whose instance changed meanwhile (`ConflictError`)
+stays pending and is claimed again at once with the fresh state. A timer that fails otherwise
+is marked failed and becomes an `Incident` an admin can see, so one broken instance never
+blocks the others.
 
     register with the scheduler: PeriodicJob(name="fire-due-timers", every_seconds=15,
                                              run=fire_due_timers)
@@ -73,17 +77,27 @@ async def _fire_next(now: dt.datetime, org: list[OrgDirectory]) -> int | None:
         return 0
 
 
+_CLAIM_ON_POSTGRES = """
+    SELECT timer.id, timer.timer_key, timer.kind, timer.instance, timer.task_key, timer.node_id
+    FROM timer JOIN instance ON instance.id = timer.instance
+    WHERE timer.status = {} AND timer.due_at <= {}
+    ORDER BY timer.due_at, timer.id LIMIT 1
+    FOR UPDATE OF timer, instance SKIP LOCKED
+"""
+
+
 async def _claim(now: dt.datetime) -> dict[str, Any] | None:
-    query = (
+    if isinstance(Timer._meta.db, PostgresEngine):
+        rows: list[dict[str, Any]] = await Timer.raw(_CLAIM_ON_POSTGRES, TIMER_PENDING, now)
+        return rows[0] if rows else None
+    row: dict[str, Any] | None = await (
         Timer.select(Timer.id, Timer.timer_key, Timer.kind, Timer.instance, Timer.task_key, Timer.node_id)
         .where((Timer.status == TIMER_PENDING) & (Timer.due_at <= now))
         .order_by(Timer.due_at)
         .order_by(Timer.id)
         .limit(1)
+        .first()
     )
-    if isinstance(Timer._meta.db, PostgresEngine):
-        query = query.lock_rows("UPDATE", skip_locked=True)
-    row: dict[str, Any] | None = await query.first()
     return row
 
 
