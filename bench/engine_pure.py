@@ -33,6 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from plugins.registry import engine_plugins
 from runtime.calendar import BusinessCalendar
 from runtime.flow import (
     Department,
@@ -89,10 +90,11 @@ def environment(budget: int) -> Environment:
         "department": 11,
         "applicant": STAFF,
     }
-    return Environment(org=ORG, calendar=CALENDAR, initiator=STAFF, form=form)
+    return Environment(org=ORG, calendar=CALENDAR, initiator=STAFF, form=form, plugins=PLUGINS)
 
 
 CALENDAR = BusinessCalendar()
+PLUGINS = engine_plugins()  # the finance co-review is a step plugin
 GRAPH = decode_graph(FLOW.read_bytes())
 ENVS = (environment(30_000), environment(200_000))
 
@@ -145,7 +147,11 @@ def measure(instances: int) -> Figures:
 def measure_spiff(python: str, instances: int) -> dict[str, float]:
     """SpiffWorkflow in memory, run by the peers' harness in another interpreter."""
     out = subprocess.run(
-        [python, "-c", SPIFF_RUN, str(instances)], cwd=PEERS, capture_output=True, text=True, check=True
+        [os.path.abspath(python), "-c", SPIFF_RUN, str(instances)],
+        cwd=PEERS,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 

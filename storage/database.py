@@ -63,6 +63,30 @@ def engine_for(url: str) -> Engine:
     return SQLiteEngine(path=str(path), timeout=30, factory=TunedSQLiteConnection)
 
 
+_HELD: dict[str, sqlite3.Connection] = {}
+
+
+def hold_open(engine: Engine) -> None:
+    """SQLite: keep one idle connection for the life of the process.
+
+    SQLite checkpoints the WAL into the database file, and syncs it, whenever the last connection
+    to the file closes; Piccolo opens a connection per transaction, so without an idle one every
+    command pays for a checkpoint (about 10 ms, most of a command's time). With it, checkpoints
+    happen in the background of commits as the WAL grows (`wal_autocheckpoint`)."""
+    if isinstance(engine, SQLiteEngine):
+        path = str(engine.connection_kwargs["database"])
+        if path not in _HELD:
+            _HELD[path] = sqlite3.connect(path, factory=TunedSQLiteConnection, check_same_thread=False)
+
+
+def release(engine: Engine) -> None:
+    """Close the connection `hold_open` kept (the last close checkpoints the WAL)."""
+    if isinstance(engine, SQLiteEngine):
+        held = _HELD.pop(str(engine.connection_kwargs["database"]), None)
+        if held is not None:
+            held.close()
+
+
 def configured_url() -> str:
     return os.environ.get(DATABASE_URL_VARIABLE) or DEFAULT_DATABASE_URL
 

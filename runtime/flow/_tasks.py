@@ -152,7 +152,22 @@ def stage_due(
     base = as_date(form.get(node.due_from_field)) if node.due_from_field else None
     if base is None:
         base = calendar.local_date(start)
-    return calendar.closing(calendar.add_working_days(base, node.planned_days), start.tzinfo)
+    key = (id(calendar), base, node.planned_days, start.tzinfo)
+    known = _stage_dues.get(key)
+    if known is not None and known[0] is calendar:
+        return known[1]
+    due = calendar.closing(calendar.add_working_days(base, node.planned_days), start.tzinfo)
+    if len(_stage_dues) >= _STAGE_DUES_LIMIT:
+        _stage_dues.clear()
+    _stage_dues[key] = (calendar, due)
+    return due
+
+
+_STAGE_DUES_LIMIT = 4_096
+_stage_dues: dict[tuple[int, dt.date, int, dt.tzinfo | None], tuple[BusinessCalendar, dt.datetime]] = {}
+"""Stage deadlines by (calendar, base day, working days, zone): every stage that starts on the
+same day with the same plan has the same deadline. The calendar is kept with the entry, so a
+calendar with another identity (admin overrides) never reads an entry of an older one."""
 
 
 def as_date(value: Any) -> dt.date | None:

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from runtime.flow._compiled import CompiledFlow
 from runtime.flow.assignees import RuleInput
 from runtime.flow.effects import Effect, Notify, RecordEvent, SetStatus
-from runtime.flow.environment import Environment
+from runtime.flow.environment import Environment, sequential_id
 from runtime.flow.errors import TransitionError
 from runtime.flow.graph import ApprovalNode, PluginNode
 from runtime.flow.lifecycle import TRANSITIONS, Status
@@ -31,7 +31,9 @@ class Step(NamedTuple):
 
 class Work:
     __slots__ = (
+        "_id_prefix",
         "_initiator_view",
+        "_rule_input",
         "approvals",
         "change",
         "chosen",
@@ -71,6 +73,9 @@ class Work:
         self.effects: list[Effect] = []
         self.pending: deque[Token] = deque()
         self._initiator_view: dict[str, Any] | None = None
+        self._rule_input: RuleInput | None = None
+        # The default ids are "<instance>-<seq>": formatted here, without a call per id.
+        self._id_prefix = f"{state.instance_id}-" if env.new_id is sequential_id else None
         self.deadlines: dict[int, tuple[dt.datetime, dt.datetime | None, dt.datetime]] = {}
         """SLA id -> its (due, reminder, overdue) times from `now`, computed once per step."""
 
@@ -78,6 +83,8 @@ class Work:
 
     def new_id(self) -> str:
         self.seq += 1
+        if self._id_prefix is not None:
+            return f"{self._id_prefix}{self.seq}"
         return self.env.new_id(self.state.instance_id, self.seq)
 
     def key(self) -> str:
@@ -130,7 +137,12 @@ class Work:
         return self.urgent or self.env.urgent
 
     def rule_input(self, node_id: str) -> RuleInput:
-        return RuleInput(self.env.org, self.env.initiator, self.env.form, self.chosen.get(node_id, ()))
+        chosen = self.chosen.get(node_id) if self.chosen else None
+        if chosen:
+            return RuleInput(self.env.org, self.env.initiator, self.env.form, chosen)
+        if self._rule_input is None:  # the same for every node nobody was chosen for
+            self._rule_input = RuleInput(self.env.org, self.env.initiator, self.env.form, ())
+        return self._rule_input
 
     def initiator_view(self) -> Mapping[str, Any]:
         """The initiator's attributes as branch conditions see them (`initiator.<attr>`)."""

@@ -35,7 +35,7 @@ from runtime.service.errors import FormInvalid, NotEditable, TaskNotFound
 from runtime.service.form_data import attachment_refs, unknown_fields, validated
 from runtime.service.idempotency import IdempotencyKey
 from runtime.service.org_directory import load_org_directory
-from runtime.service.pipeline import LoadedInstance, decide, load_instance, write_step
+from runtime.service.pipeline import LoadedInstance, decide, load_instance, one_transaction, write_step
 from runtime.service.requests import (
     ChangeRequestBody,
     CommentRequest,
@@ -57,6 +57,7 @@ _NOTE_LIMIT = 2_000
 # -- the initiator's commands ---------------------------------------------------------------
 
 
+@one_transaction
 async def update_data(
     caller: Caller,
     instance_id: int,
@@ -81,6 +82,7 @@ async def update_data(
     return result
 
 
+@one_transaction
 async def submit(
     caller: Caller,
     instance_id: int,
@@ -114,6 +116,7 @@ async def submit(
     )
 
 
+@one_transaction
 async def withdraw(
     caller: Caller,
     instance_id: int,
@@ -127,6 +130,7 @@ async def withdraw(
     )
 
 
+@one_transaction
 async def urge(
     caller: Caller,
     instance_id: int,
@@ -141,6 +145,7 @@ async def urge(
     )
 
 
+@one_transaction
 async def mark_urgent(
     caller: Caller, instance_id: int, now: dt.datetime, *, idempotency: IdempotencyKey | None = None
 ) -> CommandResult:
@@ -148,6 +153,7 @@ async def mark_urgent(
     return await _simple(caller, instance_id, MarkUrgent(actor=caller.id), "mark_urgent", now, idempotency)
 
 
+@one_transaction
 async def comment(
     caller: Caller,
     instance_id: int,
@@ -176,6 +182,7 @@ async def _simple(
     return await run_command(caller, loaded, event, record, now, action=action, idempotency=idempotency)
 
 
+@one_transaction
 async def record_progress(
     caller: Caller,
     instance_id: int,
@@ -208,6 +215,7 @@ async def record_progress(
     )
 
 
+@one_transaction
 async def request_change(
     caller: Caller,
     instance_id: int,
@@ -240,6 +248,7 @@ async def request_change(
     )
 
 
+@one_transaction
 async def submit_summary(
     caller: Caller,
     instance_id: int,
@@ -299,6 +308,7 @@ def _yuan(amount: Decimal) -> str:
 PLUGIN_ACTOR = audit.Actor(name="formflow plugin")
 
 
+@one_transaction
 async def report_plugin_result(
     instance_id: int,
     call_id: str,
@@ -340,20 +350,22 @@ def _require_initiator(caller: Caller, loaded: LoadedInstance, what: str) -> Non
 
 async def _stage_task(instance_id: int, person_id: int, task_id: int | None) -> dict[str, Any]:
     """The work-stage task a progress record is for: the one named, or the caller's only one."""
-    query = Task.select(Task.id, Task.task_key, Task.node_id).where(Task.instance == instance_id)
     if task_id is not None:
-        row = await query.where(Task.id == task_id).first()
-        if row is None:
+        rows = await Task.raw(_NAMED_TASK, instance_id, task_id)
+        if not rows:
             raise TaskNotFound(task_id)
-        return row
-    rows = await query.where(
-        (Task.assignee == person_id) & (Task.status == TASK_OPEN) & (Task.kind == "stage")
-    )
+        return rows[0]
+    rows = await Task.raw(_OPEN_STAGES, instance_id, person_id, TASK_OPEN, "stage")
     if len(rows) != 1:
         raise InvalidCommandError(
             f"you have {len(rows)} open stages on this request; name one with task_id", field="task_id"
         )
     return rows[0]
+
+
+_TASK_COLUMNS = 'SELECT "id", "task_key", "node_id" FROM "task" WHERE "instance" = {}'
+_NAMED_TASK = f'{_TASK_COLUMNS} AND "id" = {{}}'
+_OPEN_STAGES = f'{_TASK_COLUMNS} AND "assignee" = {{}} AND "status" = {{}} AND "kind" = {{}}'
 
 
 def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:

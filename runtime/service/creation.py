@@ -16,19 +16,40 @@ from runtime.flow.events import Submit
 from runtime.service._command import finish, link_uploads
 from runtime.service.caller import Caller
 from runtime.service.definitions import definition_in_effect
-from runtime.service.effects import CommandRecord, apply_effects, json_text
+from runtime.service.effects import CommandRecord, apply_effects, insert_rows, json_text
 from runtime.service.form_data import attachment_refs, engine_form, title_of, validated
 from runtime.service.idempotency import IdempotencyKey
 from runtime.service.numbering import next_number
 from runtime.service.org_directory import load_org_directory
 from runtime.service.outbox import InstanceRef
-from runtime.service.pipeline import CALENDAR, current_step, step_plugins
+from runtime.service.pipeline import CALENDAR, current_step, one_transaction, step_plugins
 from runtime.service.requests import CreateRequest
 from runtime.service.views import CommandResult
 from storage.database import write_transaction
 from storage.tables import Instance
 
+_INSTANCE_COLUMNS = (
+    "number",
+    "template_key",
+    "template_version",
+    "version",
+    "initiator",
+    "department_id",
+    "title",
+    "status",
+    "urgent",
+    "data",
+    "state",
+    "row_version",
+    "current_step",
+    "created_at",
+    "submitted_at",
+    "updated_at",
+    "closed_at",
+)
 
+
+@one_transaction
 async def create_instance(
     caller: Caller, request: CreateRequest, now: dt.datetime, *, idempotency: IdempotencyKey | None = None
 ) -> CommandResult:
@@ -64,28 +85,35 @@ async def create_instance(
             )
             records.append(CommandRecord("submit", caller.id, data={"urgent": urgent}))
         step_title = current_step(definition, state)
-        rows = await Instance.insert(
-            Instance(
-                number=number,
-                template_key=definition.key,
-                template_version=definition.version_id,
-                version=definition.version,
-                initiator=caller.id,
-                department_id=caller.principal.department_id,
-                title=title,
-                status=str(state.status),
-                urgent=urgent,
-                data=json_text(data),
-                state=encode(state).decode(),
-                row_version=0,
-                current_step=step_title,
-                created_at=now,
-                submitted_at=state.submitted_at,
-                updated_at=now,
-            )
-        ).returning(Instance.id)
+        rows = await insert_rows(
+            Instance,
+            _INSTANCE_COLUMNS,
+            [
+                (
+                    number,
+                    definition.key,
+                    definition.version_id,
+                    definition.version,
+                    caller.id,
+                    caller.principal.department_id,
+                    title,
+                    str(state.status),
+                    urgent,
+                    json_text(data),
+                    encode(state).decode(),
+                    0,
+                    step_title,
+                    now,
+                    state.submitted_at,
+                    now,
+                    None,
+                )
+            ],
+            ' RETURNING "id"',
+        )
         instance_id = rows[0]["id"]
-        await apply_effects(InstanceRef(id=instance_id, number=number, title=title), records, effects, now)
+        ref = InstanceRef(id=instance_id, number=number, title=title)
+        await apply_effects(ref, records, effects, now, last_seq=0)
         refs = attachment_refs(definition.schema, data)
         await link_uploads(refs, instance_id=instance_id, owner_id=caller.id, now=now)
         result = CommandResult(

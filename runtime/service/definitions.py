@@ -88,15 +88,18 @@ async def definition(version_id: int, published_at: dt.datetime) -> Definition:
 
 async def definition_in_effect(key: str, now: dt.datetime) -> Definition:
     """The newest version of template `key` whose `effective_from` has passed at `now`."""
-    row = await (
-        TemplateVersion.select(TemplateVersion.id, TemplateVersion.published_at)
-        .where((TemplateVersion.template.key == key) & (TemplateVersion.effective_from <= now))
-        .order_by(TemplateVersion.version, ascending=False)
-        .first()
-    )
-    if row is None:
+    rows = await TemplateVersion.raw(_IN_EFFECT, key, now)
+    if not rows:
         raise TemplateNotFound(key)
-    return await definition(row["id"], row["published_at"])
+    return await definition(rows[0]["id"], rows[0]["published_at"])
+
+
+_IN_EFFECT = (
+    'SELECT "template_version"."id", "template_version"."published_at" FROM "template_version" '
+    'JOIN "process_template" ON "process_template"."id" = "template_version"."template" '
+    'WHERE "process_template"."key" = {} AND "template_version"."effective_from" <= {} '
+    'ORDER BY "template_version"."version" DESC LIMIT 1'
+)
 
 
 def _as_bytes(value: str | bytes | dict[str, object]) -> bytes:

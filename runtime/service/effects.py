@@ -8,14 +8,19 @@ timer created and closed in the same step ends up closed.
 
 `update_form_data` is not applied here: it changes the instance row, which the caller
 writes (`runtime.service.pipeline`).
+
+The statements are SQL text made once per shape (table, columns, number of rows) and run with
+`Table.raw`: a command writes a handful of rows into several tables, and building each
+statement through the query builder cost more than running it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 
@@ -33,6 +38,9 @@ from runtime.flow.effects import (
 )
 from runtime.service import outbox
 from storage.tables import InstanceEvent, OutboxMessage, Task, Timer
+
+if TYPE_CHECKING:
+    from piccolo.table import Table
 
 TASK_OPEN = "open"
 TASK_CLOSED = "closed"
@@ -64,24 +72,111 @@ async def apply_effects(
     records: Sequence[CommandRecord],
     effects: Sequence[Effect],
     now: dt.datetime,
+    *,
+    last_seq: int | None = None,
 ) -> None:
-    """Write `records` (the command's own rows) and every effect of its step."""
-    await _record_events(instance.id, records, effects, now)
-    task_ids = await _create_tasks(instance.id, [e for e in effects if isinstance(e, CreateTask)], now)
-    await _close_tasks([e for e in effects if isinstance(e, CloseTask)], now)
+    """Write `records` (the command's own rows) and every effect of its step.
+
+    `last_seq`: the instance's last event number when the caller knows it (0 for a new
+    instance); else it is read.
+    """
+    await _record_events(instance.id, records, effects, now, last_seq)
+    created = [e for e in effects if isinstance(e, CreateTask)]
+    task_ids = await _create_tasks(instance.id, created, now) if created else {}
+    closed = [e for e in effects if isinstance(e, CloseTask)]
+    if closed:
+        await _close_tasks(closed, now)
     for moved in (e for e in effects if isinstance(e, SetTaskDue)):
-        await Task.update({Task.due_at: moved.due_at}).where(Task.task_key == moved.task_id)
-    await _schedule_timers(instance.id, [e for e in effects if isinstance(e, ScheduleTimer)])
+        await Task.raw(_SET_DUE, moved.due_at, moved.task_id)
+    scheduled = [e for e in effects if isinstance(e, ScheduleTimer)]
+    if scheduled:
+        await _schedule_timers(instance.id, scheduled)
     cancelled = [e.timer_id for e in effects if isinstance(e, CancelTimer)]
     if cancelled:
-        await Timer.update({Timer.status: TIMER_CANCELLED}).where(
-            Timer.timer_key.is_in(cancelled) & (Timer.status == TIMER_PENDING)
-        )
+        await Timer.raw(_cancel_timers_sql(len(cancelled)), TIMER_CANCELLED, *cancelled, TIMER_PENDING)
     await _queue_messages(instance, effects, task_ids, now)
 
 
+def last_seq_sql(instance_column: str) -> str:
+    """A scalar subquery: the last event number of the instance whose id is `instance_column`."""
+    return (
+        '(SELECT COALESCE(MAX("seq"), 0) FROM "instance_event" '
+        f'WHERE "instance_event"."instance" = {instance_column})'
+    )
+
+
+@functools.cache
+def insert_sql(table: str, columns: tuple[str, ...], rows: int, tail: str = "") -> str:
+    """`INSERT INTO table (columns) VALUES (...), ...` with `{}` placeholders for `Table.raw`."""
+    row = "(" + ", ".join(["{}"] * len(columns)) + ")"
+    names = ", ".join(f'"{column}"' for column in columns)
+    return f'INSERT INTO "{table}" ({names}) VALUES {", ".join([row] * rows)}{tail}'
+
+
+async def insert_rows(
+    table: type[Table], columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]], tail: str = ""
+) -> list[dict[str, Any]]:
+    """Insert `rows` (values in the order of `columns`) in one statement; what `tail` returns."""
+    sql = insert_sql(table._meta.tablename, columns, len(rows), tail)
+    result: list[dict[str, Any]] = await table.raw(sql, *(value for row in rows for value in row))
+    return result
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join(["{}"] * count)
+
+
+_SET_DUE = 'UPDATE "task" SET "due_at" = {} WHERE "task_key" = {}'
+_LAST_SEQ = f'SELECT {last_seq_sql("{}")} AS "seq"'
+_EVENT_COLUMNS = ("instance", "seq", "at", "actor_id", "kind", "node_id", "task_key", "data")
+_TASK_COLUMNS = (
+    "task_key",
+    "instance",
+    "node_id",
+    "kind",
+    "title",
+    "assignee",
+    "status",
+    "outcome",
+    "reason",
+    "created_at",
+    "due_at",
+    "closed_at",
+    "closed_by",
+)
+_TIMER_COLUMNS = ("timer_key", "instance", "kind", "task_key", "node_id", "due_at", "status", "fired_at")
+_OUTBOX_COLUMNS = (
+    "key",
+    "actor",
+    "payload",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+    "created_at",
+    "sent_at",
+)
+
+
+@functools.cache
+def _cancel_timers_sql(count: int) -> str:
+    return f'UPDATE "timer" SET "status" = {{}} WHERE "timer_key" IN ({_placeholders(count)}) AND "status" = {{}}'
+
+
+@functools.cache
+def _close_tasks_sql(count: int) -> str:
+    return (
+        'UPDATE "task" SET "status" = {}, "outcome" = {}, "closed_at" = {}, "closed_by" = {} '
+        f'WHERE "task_key" IN ({_placeholders(count)})'
+    )
+
+
 async def _record_events(
-    instance_id: int, records: Sequence[CommandRecord], effects: Sequence[Effect], now: dt.datetime
+    instance_id: int,
+    records: Sequence[CommandRecord],
+    effects: Sequence[Effect],
+    now: dt.datetime,
+    last_seq: int | None,
 ) -> None:
     rows = list(records)
     for effect in effects:
@@ -101,51 +196,53 @@ async def _record_events(
             rows.append(CommandRecord("task_created", None, effect.node_id, effect.task_id, data))
     if not rows:
         return
-    last = await (
-        InstanceEvent.select(InstanceEvent.seq)
-        .where(InstanceEvent.instance == instance_id)
-        .order_by(InstanceEvent.seq, ascending=False)
-        .first()
-    )
-    seq = last["seq"] if last else 0
-    await InstanceEvent.insert(
-        *(
-            InstanceEvent(
-                instance=instance_id,
-                seq=seq + index,
-                at=now,
-                actor_id=row.actor,
-                kind=row.kind,
-                node_id=row.node_id,
-                task_key=row.task_key,
-                data=json_text(row.data),
+    if last_seq is None:
+        found = await InstanceEvent.raw(_LAST_SEQ, instance_id)
+        last_seq = int(found[0]["seq"] or 0)
+    await insert_rows(
+        InstanceEvent,
+        _EVENT_COLUMNS,
+        [
+            (
+                instance_id,
+                last_seq + index,
+                now,
+                row.actor,
+                row.kind,
+                row.node_id,
+                row.task_key,
+                json_text(row.data),
             )
             for index, row in enumerate(rows, start=1)
-        )
+        ],
     )
 
 
 async def _create_tasks(instance_id: int, created: list[CreateTask], now: dt.datetime) -> dict[str, int]:
     """Insert the new tasks; their row ids by task key."""
-    if not created:
-        return {}
-    rows = await Task.insert(
-        *(
-            Task(
-                task_key=effect.task_id,
-                instance=instance_id,
-                node_id=effect.node_id,
-                kind=str(effect.kind),
-                title=effect.title[:200],
-                assignee=effect.assignee,
-                status=TASK_OPEN,
-                reason=json_text(effect.reason),
-                created_at=now,
-                due_at=effect.due_at,
+    rows = await insert_rows(
+        Task,
+        _TASK_COLUMNS,
+        [
+            (
+                effect.task_id,
+                instance_id,
+                effect.node_id,
+                str(effect.kind),
+                effect.title[:200],
+                effect.assignee,
+                TASK_OPEN,
+                None,
+                json_text(effect.reason),
+                now,
+                effect.due_at,
+                None,
+                None,
             )
             for effect in created
-        )
-    ).returning(Task.id, Task.task_key)
+        ],
+        ' RETURNING "id", "task_key"',
+    )
     return {row["task_key"]: row["id"] for row in rows}
 
 
@@ -154,27 +251,26 @@ async def _close_tasks(closed: list[CloseTask], now: dt.datetime) -> None:
     for effect in closed:
         groups[(str(effect.outcome), effect.actor)].append(effect.task_id)
     for (outcome, actor), keys in groups.items():
-        await Task.update(
-            {Task.status: TASK_CLOSED, Task.outcome: outcome, Task.closed_at: now, Task.closed_by: actor}
-        ).where(Task.task_key.is_in(keys))
+        await Task.raw(_close_tasks_sql(len(keys)), TASK_CLOSED, outcome, now, actor, *keys)
 
 
 async def _schedule_timers(instance_id: int, scheduled: list[ScheduleTimer]) -> None:
-    if not scheduled:
-        return
-    await Timer.insert(
-        *(
-            Timer(
-                timer_key=effect.timer_id,
-                instance=instance_id,
-                kind=str(effect.kind),
-                task_key=effect.task_id,
-                node_id=effect.node_id,
-                due_at=effect.due_at,
-                status=TIMER_PENDING,
+    await insert_rows(
+        Timer,
+        _TIMER_COLUMNS,
+        [
+            (
+                effect.timer_id,
+                instance_id,
+                str(effect.kind),
+                effect.task_id,
+                effect.node_id,
+                effect.due_at,
+                TIMER_PENDING,
+                None,
             )
             for effect in scheduled
-        )
+        ],
     )
 
 
@@ -191,17 +287,12 @@ async def _queue_messages(
             messages.append(outbox.plugin_call(instance, effect))
     if not messages:
         return
-    await OutboxMessage.insert(
-        *(
-            OutboxMessage(
-                key=key,
-                actor=actor,
-                payload=json_text(payload),
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
+    await insert_rows(
+        OutboxMessage,
+        _OUTBOX_COLUMNS,
+        [
+            (key, actor, json_text(payload), "pending", 0, now, "", now, None)
             for key, actor, payload in messages
-        )
-    ).on_conflict(target=OutboxMessage.key, action="DO NOTHING")
+        ],
+        ' ON CONFLICT ("key") DO NOTHING',
+    )

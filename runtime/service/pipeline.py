@@ -1,21 +1,26 @@
 """One command, one transaction: load, decide with the engine, write everything at once.
 
-    loaded = await load_instance(id, visible_to=principal)   # the row, its state, row_version
-    step = decide(loaded, event, now, org)                      # pure: runtime.flow.advance
-    async with write_transaction(db):
+    @one_transaction                                            # the command's write transaction
+    async def command(...):
+        loaded = await load_instance(id, visible_to=principal)   # the row, its state, row_version
+        step = decide(loaded, event, now, org)                      # pure: runtime.flow.advance
         await write_step(loaded, step, records, now)            # UPDATE ... WHERE row_version = ?
         ...                                                     # audit, idempotency, links
 
-Loading happens outside the write transaction, so the SQLite write lock is held only while
-writing; `write_step` updates the row only if `row_version` is still the one loaded, and
-zero rows updated raises `ConflictError`: someone else acted first, nothing was written.
+A command reads and writes on the one connection of its write transaction: a query outside a
+transaction costs a connection of its own (Piccolo opens one per query on SQLite and takes one
+from the pool per query on PostgreSQL). On SQLite the write lock is taken at BEGIN, so
+commands queue; on PostgreSQL two may load the same row. `write_step` updates the row only if
+`row_version` is still the one loaded, and zero rows updated raises `ConflictError`: someone
+else acted first, nothing was written.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+import functools
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 import msgspec
 
@@ -28,13 +33,14 @@ from runtime.flow.graph import JoinNode
 from runtime.flow.lifecycle import TERMINAL
 from runtime.service.caller import BUSINESS_TZ
 from runtime.service.definitions import Definition, definition
-from runtime.service.effects import CommandRecord, apply_effects, json_text
+from runtime.service.effects import CommandRecord, apply_effects, json_text, last_seq_sql
 from runtime.service.errors import ConflictError, InstanceNotFound
 from runtime.service.form_data import as_stored, engine_form, title_of
 from runtime.service.outbox import InstanceRef
 from runtime.service.views import CommandResult
 from runtime.service.visibility import visible_instances
 from storage.access import Principal
+from storage.database import write_transaction
 from storage.tables import Instance
 
 CALENDAR = BusinessCalendar()
@@ -42,6 +48,21 @@ CALENDAR = BusinessCalendar()
 
 CHANGE_STEP_TITLE = "流程变更申请"
 _STEP_SEPARATOR = "、"
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def one_transaction(command: Callable[_P, Awaitable[_R]]) -> Callable[_P, Awaitable[_R]]:
+    """Run the whole command, its reads included, in one write transaction (nested calls join it)."""
+
+    @functools.wraps(command)
+    async def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        async with write_transaction(Instance._meta.db):
+            return await command(*args, **kwargs)
+
+    return run
 
 
 class LoadedInstance(NamedTuple):
@@ -66,27 +87,11 @@ class LoadedInstance(NamedTuple):
 
 async def load_instance(instance_id: int, *, visible_to: Principal | None = None) -> LoadedInstance:
     """The instance, if it exists and (with `visible_to`) that person may see it."""
-    where = Instance.id == instance_id
-    if visible_to is not None:
-        where = where & visible_instances(visible_to)
-    row = await (
-        Instance.select(
-            Instance.id,
-            Instance.number,
-            Instance.title,
-            Instance.row_version,
-            Instance.status,
-            Instance.initiator,
-            Instance.department_id,
-            Instance.urgent,
-            Instance.data,
-            Instance.state,
-            Instance.template_version,
-            Instance.template_version.published_at.as_alias("published_at"),
-        )
-        .where(where)
-        .first()
-    )
+    if visible_to is None:
+        rows = await Instance.raw(_LOAD, instance_id)
+    else:
+        rows = await Instance.raw(_LOAD_VISIBLE, instance_id, visible_instances(visible_to).querystring)
+    row = rows[0] if rows else None
     if row is None:
         raise InstanceNotFound(instance_id)
     return LoadedInstance(
@@ -102,6 +107,18 @@ async def load_instance(instance_id: int, *, visible_to: Principal | None = None
         state=decode_state(_json_text(row["state"])),
         definition=await definition(row["template_version"], row["published_at"]),
     )
+
+
+_LOAD = (
+    'SELECT "instance"."id", "instance"."number", "instance"."title", "instance"."row_version", '
+    '"instance"."status", "instance"."initiator", "instance"."department_id", "instance"."urgent", '
+    '"instance"."data", "instance"."state", "instance"."template_version", '
+    '"template_version"."published_at" AS "published_at" FROM "instance" '
+    'JOIN "template_version" ON "template_version"."id" = "instance"."template_version" '
+    'WHERE "instance"."id" = {}'
+)
+_LOAD_VISIBLE = f"{_LOAD} AND ({{}})"
+"""The row a command reads; the visibility clause (`runtime.service.visibility`) is added as it is."""
 
 
 def step_plugins() -> Mapping[str, Any]:
@@ -148,37 +165,44 @@ async def write_step(
         new_data = _merge_change(loaded, new_data, change.changes, now)
     state = step.state
     step_title = current_step(loaded.definition, state)
-    values: dict[Any, Any] = {
-        Instance.state: encode(state).decode(),
-        Instance.status: str(state.status),
-        Instance.urgent: state.urgent or loaded.urgent,
-        Instance.current_step: step_title,
-        Instance.submitted_at: state.submitted_at,
-        Instance.updated_at: now,
-        Instance.row_version: loaded.row_version + 1,
+    values: dict[str, Any] = {
+        "state": encode(state).decode(),
+        "status": str(state.status),
+        "urgent": state.urgent or loaded.urgent,
+        "current_step": step_title,
+        "submitted_at": state.submitted_at,
+        "updated_at": now,
+        "row_version": loaded.row_version + 1,
     }
     title = loaded.title
     if new_data is not loaded.data:
-        values[Instance.data] = json_text(new_data)
+        values["data"] = json_text(new_data)
         title = title_of(loaded.definition, new_data)
-        values[Instance.title] = title
+        values["title"] = title
     if state.status in TERMINAL and loaded.status != state.status:
-        values[Instance.closed_at] = now
-    updated = (
-        await Instance.update(values)
-        .where((Instance.id == loaded.id) & (Instance.row_version == loaded.row_version))
-        .returning(Instance.id)
-    )
+        values["closed_at"] = now
+    updated = await Instance.raw(_update_sql(tuple(values)), *values.values(), loaded.id, loaded.row_version)
     if not updated:
         raise ConflictError()
     ref = InstanceRef(id=loaded.id, number=loaded.number, title=title)
-    await apply_effects(ref, records, step.effects, now)
+    await apply_effects(ref, records, step.effects, now, last_seq=int(updated[0]["last_seq"]))
     return CommandResult(
         id=loaded.id,
         number=loaded.number,
         status=str(state.status),
         current_step=step_title,
         row_version=loaded.row_version + 1,
+    )
+
+
+@functools.cache
+def _update_sql(columns: tuple[str, ...]) -> str:
+    """The optimistic write of the instance row; it also returns the last event number."""
+    assignments = ", ".join(f'"{column}" = {{}}' for column in columns)
+    last_seq = last_seq_sql('"instance"."id"')
+    return (
+        f'UPDATE "instance" SET {assignments} WHERE "id" = {{}} AND "row_version" = {{}} '
+        f'RETURNING {last_seq} AS "last_seq"'
     )
 
 

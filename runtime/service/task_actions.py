@@ -15,12 +15,15 @@ from runtime.service.caller import Caller
 from runtime.service.effects import CommandRecord
 from runtime.service.errors import InstanceNotFound, TaskNotFound
 from runtime.service.idempotency import IdempotencyKey
-from runtime.service.pipeline import load_instance
+from runtime.service.pipeline import load_instance, one_transaction
 from runtime.service.requests import TaskAction, TaskActionRequest
 from runtime.service.views import CommandResult
 from storage.tables import Task
 
+_TASK = 'SELECT "task_key", "instance", "node_id" FROM "task" WHERE "id" = {}'
 
+
+@one_transaction
 async def act_on_task(
     caller: Caller,
     task_id: int,
@@ -30,9 +33,10 @@ async def act_on_task(
     idempotency: IdempotencyKey | None = None,
 ) -> CommandResult:
     """Approve, reject, return, transfer or add signers on a task (its table id)."""
-    task = await Task.select(Task.task_key, Task.instance, Task.node_id).where(Task.id == task_id).first()
-    if task is None:
+    rows = await Task.raw(_TASK, task_id)
+    if not rows:
         raise TaskNotFound(task_id)
+    task = rows[0]
     try:
         loaded = await load_instance(task["instance"], visible_to=caller.principal)
     except InstanceNotFound as exc:
