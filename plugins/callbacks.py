@@ -6,8 +6,8 @@
 The body is JSON {"outcome": "continue" | "reject", "note": "...", "output": {...}} (every key
 optional), signed like the webhook's own POST: HMAC-SHA256 of the raw body with the secret the
 step's plugin names for callbacks (`callback_secret`). A valid callback is fed to the engine
-as a `PluginResult` through the service, in one transaction; answering twice changes nothing
-the second time (`UnknownCall`). Errors (`plugins.errors`): `UnknownCall` (404: no step waits
+as a `PluginResult` through the service, in one transaction. The same signed answer again (a
+sender that lost our reply and retries) is answered as the first was and changes nothing. Errors (`plugins.errors`): `UnknownCall` (404: no step waits
 for this call), `BadSignature` (401), `BadCallbackBody` (422).
 
 Call ids are minted by the engine as "<request number>-<n>" (`runtime.flow.sequential_id`,
@@ -30,11 +30,12 @@ from plugins.settings import DeliverySettings, delivery_settings
 from plugins.signing import verify_signature
 from runtime.flow.errors import TransitionError
 from runtime.flow.events import PluginOutcome
-from runtime.flow.graph import PluginNode
+from runtime.flow.graph import FlowGraph, PluginNode
+from runtime.service._command import unchanged
 from runtime.service.commands import report_plugin_result
 from runtime.service.pipeline import load_instance
 from runtime.service.views import CommandResult
-from storage.tables import Instance
+from storage.tables import Instance, InstanceEvent
 
 BODY_LIMIT = 64 * 1024
 """Largest callback body accepted (bytes)."""
@@ -69,8 +70,12 @@ async def accept_callback(
     token = next((t for t in loaded.state.tokens if t.wait == call_id and not t.timer), None)
     flow = loaded.definition.flow
     node = next((n for n in flow.nodes if token is not None and n.id == token.node), None) if flow else None
+    answered = False
     if not isinstance(node, PluginNode) or not waits_on(loaded.state, call_id):
-        raise UnknownCall(f"no step waits for call {call_id!r}")
+        node = await _answered_at(loaded.id, call_id, flow)
+        if node is None:
+            raise UnknownCall(f"no step waits for call {call_id!r}")
+        answered = True
     step = registry.get(node.plugin)
     try:
         secret_name = step.callback_secret(step.config(node.config)) if step is not None else None
@@ -83,6 +88,8 @@ async def accept_callback(
         raise BadSignature("the signature does not match the body")
     if len(body) > BODY_LIMIT:
         raise BadCallbackBody(f"the body is larger than {BODY_LIMIT} bytes")
+    if answered:
+        return unchanged(loaded)  # a signed repeat (the sender lost our answer): nothing changes
     try:
         answer = _decoder.decode(body) if body.strip() else CallbackBody()
     except msgspec.DecodeError as exc:
@@ -97,3 +104,20 @@ async def accept_callback(
     if result.row_version == loaded.row_version:
         raise UnknownCall(f"no step waits for call {call_id!r} any more")
     return result
+
+
+async def _answered_at(instance_id: int, call_id: str, flow: FlowGraph | None) -> PluginNode | None:
+    """The plugin step whose call `call_id` was already answered, from the request's events."""
+    if flow is None:
+        return None
+    rows = (
+        await InstanceEvent.select(InstanceEvent.node_id, InstanceEvent.data)
+        .where((InstanceEvent.instance == instance_id) & (InstanceEvent.kind == "plugin_result"))
+        .output(load_json=True)
+    )
+    node_id = next(
+        (row["node_id"] for row in rows if row["node_id"] and (row["data"] or {}).get("call_id") == call_id),
+        None,
+    )
+    node = next((n for n in flow.nodes if n.id == node_id), None)
+    return node if isinstance(node, PluginNode) else None

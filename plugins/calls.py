@@ -9,8 +9,9 @@ actor, which calls `run_call(key, payload, attempt=..., now=...)`:
 2. Ask the plugin's pure `decide` again, with the same input the engine gave it.
    - `Perform` -> run `perform` (the side effect) with `idempotency_key` = the outbox key, the
      same on every retry, and report its result as a `PluginResult` event through the service
-     (`report_plugin_result`); `WaitForCallback` from either -> nothing more (a callback will
-     answer); `Fail` or an exception -> retry or incident (below).
+     (`report_plugin_result`); `WaitForCallback` from either -> the timeline notes the wait (once
+     per call), nothing more (a callback will answer); `Fail` or an exception -> retry or
+     incident (below).
    - a decision only the engine applies (tasks, a timer, completing with notices) -> a
      `PluginResult` with outcome "retry", so the engine asks the plugin itself. This is also how
      a step whose `decide` failed inside the engine recovers once the plugin works again.
@@ -33,6 +34,7 @@ from typing import Any
 
 import msgspec
 
+from plugins import _timeline
 from plugins._engine import node_title, to_engine
 from plugins.decisions import CallResult, Complete, Decision, Fail, Outcome, Perform, WaitForCallback
 from plugins.errors import EngineLacksPlugin, PluginUnavailable, StepFailed
@@ -50,7 +52,8 @@ from runtime.service.commands import report_plugin_result
 from runtime.service.form_data import engine_form
 from runtime.service.org_directory import load_org_directory
 from runtime.service.pipeline import CALENDAR, LoadedInstance, load_instance
-from storage.tables import Person
+from storage.database import write_transaction
+from storage.tables import InstanceEvent, Person
 
 log = logging.getLogger("formflow.plugins")
 
@@ -197,6 +200,9 @@ def _node(loaded: LoadedInstance, node_id: str) -> PluginNode:
 
 async def _apply(message: CallMessage, result: CallResult, now: dt.datetime, version: int) -> CallReport:
     if isinstance(result, WaitForCallback):
+        data = {"plugin": message.plugin, "call_id": message.call_id, "note": result.note}
+        async with write_transaction(InstanceEvent._meta.db):
+            await _timeline.note(message.instance_id, _timeline.WAITING, message.node_id, data, now, once=True)
         return CallReport(status=CallStatus.WAITING, message=result.note)
     if isinstance(result, Fail):
         raise StepFailed(result.reason, retryable=result.retry)

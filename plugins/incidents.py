@@ -10,7 +10,8 @@ A process admin then either
 - skips it (`skip_incident`): the step is reported done ("continue") and the request goes on.
 
 Both resolve the incident and write an audit entry; a resolved incident cannot be retried or
-skipped again. Incidents dramatiq records when a `call_plugin` message exhausts its own
+skipped again. Opening and retrying an incident are noted on the request's timeline
+(`plugin_incident`, `plugin_retried`); a skip shows there as the step's result. Incidents dramatiq records when a `call_plugin` message exhausts its own
 retries (source "actor:call_plugin") are handled the same way.
 """
 
@@ -22,6 +23,7 @@ from typing import Any
 
 import msgspec
 
+from plugins import _timeline
 from runtime.flow.errors import TransitionError
 from runtime.flow.events import PluginOutcome
 from runtime.service.commands import report_plugin_result
@@ -69,7 +71,9 @@ async def open_incident(key: str, call: dict[str, Any], message: str, attempts: 
         rows = await Incident.insert(
             Incident(created_at=now, source=SOURCE, key=key[:200], message=message[:2_000], payload=payload)
         ).returning(Incident.id)
-    return int(rows[0]["id"])
+        incident = int(rows[0]["id"])
+        await _note(call, _timeline.INCIDENT, now, incident=incident)  # the reason is for admins only
+    return incident
 
 
 async def plugin_incidents(*, open_only: bool = True, limit: int = 200) -> list[PluginIncident]:
@@ -113,6 +117,7 @@ async def retry_incident(incident_id: int, person_id: int, now: dt.datetime) -> 
                 )
             )
         await _resolve(incident, person_id, now, "incident.retry")
+        await _note(call, _timeline.RETRIED, now, actor=person_id, incident=incident["id"])
     return True
 
 
@@ -137,6 +142,14 @@ async def skip_incident(incident_id: int, person_id: int, now: dt.datetime, note
             return False
         await _resolve(incident, person_id, now, "incident.skip")
     return True
+
+
+async def _note(call: dict[str, Any], kind: str, now: dt.datetime, *, actor: int | None = None, **data: Any) -> None:
+    """Put the incident's fact on its request's timeline (a call without a request has none)."""
+    instance = call.get("instance_id")
+    if isinstance(instance, int) and not isinstance(instance, bool):
+        details = {"plugin": call.get("plugin", ""), "call_id": call.get("call_id", ""), **data}
+        await _timeline.note(instance, kind, str(call.get("node_id", "")), details, now, actor=actor)
 
 
 async def _open(incident_id: int) -> dict[str, Any] | None:

@@ -27,6 +27,8 @@ TITLES: dict[str, tuple[str, str]] = {
     "cancelled": ("已取消：{title}（{number}）", "Cancelled: {title} ({number})"),
     "change_approved": ("变更已通过：{title}（{number}）", "Change approved: {title} ({number})"),
     "change_rejected": ("变更未通过：{title}（{number}）", "Change rejected: {title} ({number})"),
+    # a step plugin's notice (runtime.flow.plugins.NOTICE_TEMPLATE); the body is the plugin's text
+    "plugin_notice": ("流程通知：{title}（{number}）", "Notice about {title} ({number})"),
 }
 FALLBACK = ("流程动态：{title}（{number}）", "Update on {title} ({number})")
 

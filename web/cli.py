@@ -217,10 +217,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     import dramatiq
 
-    from web.background import start_broker
+    from web.background import configure_plugins, start_broker
     from web.observability import configure_logging
 
     configure_logging(settings.log_level, settings.log_json)
+    configure_plugins(settings)
     broker = start_broker(settings)
     worker = dramatiq.Worker(broker, worker_threads=args.threads)
     worker.start()

@@ -1,8 +1,10 @@
 """ "Why this approver": the engine's reason records worded for people, in Chinese or English.
 
 A reason names the rule and what it was applied to (`runtime.flow.assignees`), plus the
-service-side rules of transfers, escalations and added signers. People in a reason are ids;
-`names` turns them into names.
+service-side rules of transfers, escalations and added signers. A step plugin that opens tasks
+adds why it asked for them ("why_zh" / "why_en", e.g. the amount over the finance co-review
+threshold), which follows the rule in brackets. People in a reason are ids; `names` turns them
+into names.
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ def why(reason: Mapping[str, Any], names: Mapping[int, str], locale: str = "zh-C
         text += f" (via {via})" if english else f"（经由{via}）"
     if reason.get("for") == "change_request":
         text += " (change request)" if english else "（变更审批）"
+    because = reason.get("why_en" if english else "why_zh")
+    if isinstance(because, str) and because:
+        text += f" ({because})" if english else f"（{because}）"
     return text
 
 

@@ -50,6 +50,29 @@ def test_in_app_notices_go_out_through_the_engines_notifications() -> None:
     )
 
 
+async def test_an_in_app_notice_arrives_titled_with_the_plugins_text(db: None) -> None:
+    from runtime.notifications import deliver
+    from storage.tables import Notification
+    from tests.service.support import Clock, person_id
+
+    staff = await person_id("e1001")
+    payload = {
+        "recipients": [staff],
+        "template": "plugin_notice",
+        "data": {"node_id": "notice", "note": "预算已同步到财务系统"},
+        "title": "2025年Q4新品推广会",
+        "number": "FL202509001",
+        "instance_id": 1,
+    }
+    assert await deliver("notice-1", payload, Clock()()) == 1
+    row = (
+        await Notification.select(Notification.title, Notification.body)
+        .where(Notification.person == staff)
+        .first()
+    )
+    assert row == {"title": "流程通知：2025年Q4新品推广会（FL202509001）", "body": "预算已同步到财务系统"}
+
+
 def test_other_channels_wait_for_the_actor() -> None:
     config = {"template": "x", "recipients": TO_FINANCE, "channels": ["in_app", "email"]}
     decision = StepKit(Notify()).decide(config)

@@ -225,6 +225,13 @@ async def test_failures_are_retried_then_an_incident_then_a_retry_succeeds_exact
     assert await Task.count().where(Task.instance == instance_id) == 1, "the step moved on once"
     detail = await instance_detail(await principal("e1001"), instance_id, clock())
     assert [e.kind for e in detail.timeline].count("task_created") == 1
+    on_step = [(e.kind, e.actor.id if e.actor else None) for e in detail.timeline if e.node_id == "crm"]
+    assert on_step == [
+        ("node_entered", None),
+        ("plugin_incident", None),
+        ("plugin_retried", admin),
+        ("plugin_result", None),
+    ], "the timeline tells the incident and the admin's retry"
 
 
 async def test_an_admin_can_skip_a_failed_step(db: None, delivery: DeliverySettings) -> None:
@@ -242,6 +249,14 @@ async def test_an_admin_can_skip_a_failed_step(db: None, delivery: DeliverySetti
     await open_task(instance_id, "e2001", "dept_head")
     incident = await Incident.select().where(Incident.id == report.incident_id).first()
     assert incident["resolved_by"] == admin
+    detail = await instance_detail(await principal("e1001"), instance_id, clock())
+    (noted, skipped) = [e for e in detail.timeline if e.node_id == "crm" and e.kind != "node_entered"]
+    assert (noted.kind, noted.data["incident"]) == ("plugin_incident", report.incident_id)
+    assert (skipped.kind, skipped.data["note"], skipped.data["output"]["skipped_by"]) == (
+        "plugin_result",
+        "CRM 维护中，手工同步",
+        admin,
+    )
 
 
 async def test_a_callback_continues_a_waiting_step(db: None, delivery: DeliverySettings) -> None:
@@ -262,8 +277,11 @@ async def test_a_callback_continues_a_waiting_step(db: None, delivery: DeliveryS
         call_id, body, sign(SECRET, body), now=clock.advance(minutes=1), registry=REGISTRY
     )
     assert result.status == "in_approval" and result.current_step == "部门负责人审批"
-    with pytest.raises(UnknownCall):
-        await accept_callback(call_id, body, sign(SECRET, body), now=clock(), registry=REGISTRY)
+    # the sender lost our answer and sends the same callback again: the same answer, no change
+    repeat = await accept_callback(call_id, body, sign(SECRET, body), now=clock(), registry=REGISTRY)
+    assert repeat == result
+    with pytest.raises(BadSignature):
+        await accept_callback(call_id, body, sign("wrong", body), now=clock(), registry=REGISTRY)
     await open_task(instance_id, "e2001", "dept_head")
 
 

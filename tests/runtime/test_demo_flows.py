@@ -1,4 +1,5 @@
-"""Every demo flow previews, and runs from submit to archive when everyone says yes."""
+"""Every demo flow previews, and runs from submit to archive when everyone says yes (the
+built-in steps registered, as the service registers them)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from runtime.flow import Status, preview_route
 from runtime.flow.effects import TaskKind
 from runtime.flow.events import Approve, Submit, SummarySubmitted, TaskCompleted, TimerFired, TimerKind
+from tests.plugins.marketing import PLUGINS
 from tests.runtime.driver import Driver
 from tests.runtime.org import DEMO_DIR, FIN, MKT_HEAD, MONDAY, PRD, PRD_HEAD, STAFF, demo_flow, env
 
@@ -33,9 +35,9 @@ def test_every_demo_flow_has_a_form_here() -> None:
 @pytest.mark.parametrize("key", KEYS)
 def test_demo_flow_previews_and_runs_to_the_end(key: str) -> None:
     flow = demo_flow(key)
-    steps = preview_route(flow, env(FORMS[key]), MONDAY)
+    steps = preview_route(flow, env(FORMS[key], plugins=PLUGINS), MONDAY)
     assert steps and all(s.problem is None for s in steps)
-    driver = Driver(flow, env(FORMS[key]), MONDAY)
+    driver = Driver(flow, env(FORMS[key], plugins=PLUGINS), MONDAY)
     driver.apply(Submit(actor=STAFF))
     for _ in range(60):
         if driver.status is Status.ARCHIVED:

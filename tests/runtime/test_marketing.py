@@ -1,4 +1,7 @@
-"""The guide's worked example, marketing activity approval, end to end on the pure engine."""
+"""The guide's worked example, marketing activity approval, end to end on the pure engine.
+
+The demo flow's finance co-review is the built-in finance-co-review step, so the engine is
+given the built-in steps (`PLUGINS`), as the service gives them."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import datetime as dt
 
 import pytest
 
-from runtime.flow import Status, encode, preview_route
+from runtime.flow import Environment, Status, encode, preview_route
 from runtime.flow.effects import CreateTask, Notify, RecordEvent, SetStatus, UpdateFormData
 from runtime.flow.errors import InvalidCommandError, NotPermittedError
 from runtime.flow.events import (
@@ -20,14 +23,18 @@ from runtime.flow.events import (
     TaskCompleted,
 )
 from runtime.flow.lifecycle import TRANSITIONS
+from tests.plugins.marketing import FLOW, PLUGINS
 from tests.runtime.driver import Driver
-from tests.runtime.org import FINANCE, MKT_HEAD, MONDAY, STAFF, VP, demo_flow, env, marketing_form
+from tests.runtime.org import FINANCE, MKT_HEAD, MONDAY, STAFF, VP, env, marketing_form
 
-FLOW = demo_flow("marketing-activity")
+
+def marketing(budget: int = 200_000) -> Environment:
+    """The environment of a marketing request with `budget`, the built-in steps included."""
+    return env(marketing_form(budget), plugins=PLUGINS)
 
 
 def run_to_execution(budget: int, **submit) -> Driver:  # type: ignore[no-untyped-def]
-    driver = Driver(FLOW, env(marketing_form(budget)), MONDAY)
+    driver = Driver(FLOW, marketing(budget), MONDAY)
     driver.apply(Submit(actor=STAFF, **submit))
     assert driver.status is Status.IN_APPROVAL
     for person in (MKT_HEAD, VP, FINANCE):
@@ -73,12 +80,23 @@ def test_why_each_approver_was_chosen() -> None:
     assert reasons == {
         "dept_head": {"rule": "department_head", "department": "市场部"},
         "leader": {"rule": "supervising_leader", "department": "市场部"},
-        "finance": {"rule": "role", "role": "finance_specialist"},
+        # finance is chosen by its role, because the budget is over the co-review threshold
+        "finance": {
+            "rule": "role",
+            "role": "finance_specialist",
+            "plugin": "finance-co-review",
+            "because": "amount_over_threshold",
+            "field": "budget",
+            "amount": "200,000.00",
+            "threshold": "50,000.00",
+            "why_zh": "金额 200,000.00 超过财务联审金额 50,000.00",
+            "why_en": "the amount 200,000.00 exceeds the finance co-review threshold 50,000.00",
+        },
     }
 
 
 def test_return_with_a_note_and_resubmit() -> None:
-    driver = Driver(FLOW, env(marketing_form(200_000)), MONDAY)
+    driver = Driver(FLOW, marketing(200_000), MONDAY)
     driver.apply(Submit(actor=STAFF))
     driver.apply(Approve(actor=MKT_HEAD, task_id=driver.task_of(MKT_HEAD).id))
     driver.apply(Return(actor=VP, task_id=driver.task_of(VP).id, note="需补充竞品分析数据"))
@@ -90,7 +108,7 @@ def test_return_with_a_note_and_resubmit() -> None:
 
 
 def test_reject_ends_the_request() -> None:
-    driver = Driver(FLOW, env(marketing_form(200_000)), MONDAY)
+    driver = Driver(FLOW, marketing(200_000), MONDAY)
     driver.apply(Submit(actor=STAFF))
     driver.apply(Reject(actor=MKT_HEAD, task_id=driver.task_of(MKT_HEAD).id, comment="不符合预算"))
     assert driver.status is Status.REJECTED
@@ -98,7 +116,7 @@ def test_reject_ends_the_request() -> None:
 
 
 def test_urgent_request_is_due_in_24_hours() -> None:
-    driver = Driver(FLOW, env(marketing_form(200_000)), MONDAY.replace(hour=17))
+    driver = Driver(FLOW, marketing(200_000), MONDAY.replace(hour=17))
     driver.apply(Submit(actor=STAFF, urgent=True))
     task = driver.task_of(MKT_HEAD)
     assert task.due_at == driver.now + dt.timedelta(hours=24)
@@ -134,7 +152,7 @@ def test_change_request_rejected_or_cancelled_changes_nothing() -> None:
 
 
 def test_preview_route_for_both_budgets() -> None:
-    big = preview_route(FLOW, env(marketing_form(200_000)), MONDAY)
+    big = preview_route(FLOW, marketing(200_000), MONDAY)
     assert [(s.node_id, s.kind, s.assignees) for s in big] == [
         ("dept_head", "approval", (MKT_HEAD,)),
         ("leader", "approval", (VP,)),
@@ -150,7 +168,7 @@ def test_preview_route_for_both_budgets() -> None:
     assert big[1].due_at == calendar.add_working_hours(MONDAY, 32)
     assert big[2].due_at == calendar.add_working_hours(MONDAY, 48)  # Sep 28 (Sunday) is a working day
     assert big[0].reasons == ({"rule": "department_head", "department": "市场部"},)
-    small = preview_route(FLOW, env(marketing_form(30_000)), MONDAY)
+    small = preview_route(FLOW, marketing(30_000), MONDAY)
     assert "finance" not in [s.node_id for s in small]
     assert not any(s.due_is_estimate for s in big)
 
@@ -177,12 +195,12 @@ def test_preview_shows_skips_and_problems() -> None:
 
 def test_preview_in_2027_marks_estimates() -> None:
     late = dt.datetime(2026, 12, 30, 10, tzinfo=MONDAY.tzinfo)
-    steps = preview_route(FLOW, env(marketing_form(200_000)), late)
+    steps = preview_route(FLOW, marketing(200_000), late)
     assert steps[0].due_at.year == 2027 and steps[0].due_is_estimate  # type: ignore[union-attr]
 
 
 def test_state_size_does_not_grow_with_returns() -> None:
-    driver = Driver(FLOW, env(marketing_form(200_000)), MONDAY)
+    driver = Driver(FLOW, marketing(200_000), MONDAY)
     driver.apply(Submit(actor=STAFF))
     sizes = []
     for cycle in range(1, 51):
@@ -214,6 +232,8 @@ def test_records_for_the_timeline() -> None:
     assert kinds == [
         ("node_completed", "dept_head"),
         ("node_completed", "leader"),
-        ("branch_taken", "budget_check"),
+        ("plugin_continued", "finance"),
         ("cc_sent", "approved_notice"),
     ]
+    (finance,) = [r for r in driver.of_type(RecordEvent, driver.effects) if r.node_id == "finance"]
+    assert finance.data["note"] == "金额 30,000.00 未超过财务联审金额 50,000.00，无需财务联审"

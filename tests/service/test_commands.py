@@ -78,7 +78,7 @@ async def test_a_request_runs_on_the_version_it_started_with(db: None) -> None:
     flow = demo_flow()
     flow["nodes"] = [node for node in flow["nodes"] if node["id"] != "leader"]
     flow["edges"] = [edge for edge in flow["edges"] if "leader" not in (edge["from"], edge["to"])]
-    flow["edges"].append({"from": "dept_head", "to": "budget_check"})
+    flow["edges"].append({"from": "dept_head", "to": "finance"})
     await publish("marketing-activity", flow)  # V2: no supervising leader
     newer = await create_instance(applicant, submission(), clock.advance(minutes=1))
     old_task = await open_task(started.id, "e2001")

@@ -59,7 +59,7 @@ async def test_the_whole_story_with_a_budget_of_200000(app: Litestar, client: Cl
     assert approvals(preview) == [
         ("dept_head", ["王芳"], ["市场部负责人"]),
         ("leader", ["李强"], ["市场部的分管领导"]),
-        ("finance", ["刘洋"], ["角色：财务专员"]),
+        ("finance", ["刘洋"], ["角色：财务专员（金额 200,000.00 超过财务联审金额 50,000.00）"]),
     ]
 
     # 保存草稿: a draft needs no complete data; it is numbered FL + year and month + sequence.
@@ -112,7 +112,7 @@ async def test_the_whole_story_with_a_budget_of_200000(app: Litestar, client: Cl
 
     # Finance co-reviews (its scope is its own requests, but a task lets it see this one).
     task = await finance.my_task(instance)
-    assert task["why"] == "角色：财务专员"
+    assert task["why"] == "角色：财务专员（金额 200,000.00 超过财务联审金额 50,000.00）"
     assert (await finance.detail(instance))["data"]["budget"] == "200000.00"
     result = ok(await finance.act(task["id"], "approve", comment="预算合规"))
     assert (result["status"], result["current_step"]) == ("executing", "场地确认")
@@ -191,7 +191,7 @@ async def test_the_whole_story_with_a_budget_of_200000(app: Litestar, client: Cl
     assert (why["dept_head"], why["leader"], why["finance"]) == (
         "市场部负责人",
         "市场部的分管领导",
-        "角色：财务专员",
+        "角色：财务专员（金额 200,000.00 超过财务联审金额 50,000.00）",
     )
     [executed] = [
         e for e in detail["timeline"] if e["kind"] == "stage_completed" and e["node_id"] == "materials"
@@ -238,9 +238,11 @@ async def test_a_budget_of_30000_skips_the_finance_co_review(app: Litestar, clie
     assert (result["status"], result["current_step"]) == ("executing", "场地确认")
     assert ok(await finance.get("/api/v1/tasks"))["total"] == 0
     assert await Task.count().where(Task.node_id == "finance") == 0
+    # the finance co-review step looked at the budget and let the request pass, saying why
     detail = await applicant.detail(created["id"])
-    [branch] = [entry for entry in detail["timeline"] if entry["kind"] == "branch_taken"]
-    assert branch["data"]["to"] == "approved_notice"
+    [review] = [entry for entry in detail["timeline"] if entry["node_id"] == "finance"]
+    assert review["kind"] == "plugin_continued"
+    assert review["data"]["note"] == "金额 30,000.00 未超过财务联审金额 50,000.00，无需财务联审"
 
 
 async def test_an_urgent_request_is_due_in_24_hours_instead_of_two_working_days(
