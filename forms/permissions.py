@@ -13,6 +13,7 @@ on plain data dicts (as stored, or as cleaned by validation) and never raise for
 from __future__ import annotations
 
 import enum
+import functools
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -20,6 +21,7 @@ import msgspec
 
 from forms import model as m
 from forms.context import ValidationContext
+from forms.expressions import Expression, ExpressionSyntaxError
 from forms.i18n import DEFAULT_LOCALE, N_, translator
 from forms.result import FieldError
 
@@ -55,6 +57,46 @@ class PermissionMask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         if table_access is FieldAccess.HIDDEN:
             return FieldAccess.HIDDEN
         return self.fields.get(f"{table}.{column}", table_access)
+
+
+def hide_derived(schema: m.FormSchema, mask: PermissionMask) -> PermissionMask:
+    """`mask` with every computed field hidden whose formula reads a hidden field or a hidden
+    table's totals: a duration would give away hidden dates. Repeated until nothing changes,
+    since a computed field may read another."""
+    computed = [field for field in schema.fields if isinstance(field, m.ComputedField)]
+    if not computed or (
+        FieldAccess.HIDDEN not in mask.fields.values() and mask.default is not FieldAccess.HIDDEN
+    ):
+        return mask
+    reads = {field.key: found for field in computed if (found := _formula_reads(field.formula)) is not None}
+    fields = dict(mask.fields)
+    changed = True
+    while changed:
+        changed = False
+        current = PermissionMask(fields=fields, default=mask.default)
+        for key, names in reads.items():
+            if current.access(key) is FieldAccess.HIDDEN:
+                continue
+            if any(name == "*totals*" and FieldAccess.HIDDEN in fields.values() for name in names) or any(
+                current.access(name) is FieldAccess.HIDDEN for name in names if name != "*totals*"
+            ):
+                fields[key] = FieldAccess.HIDDEN
+                changed = True
+    return PermissionMask(fields=fields, default=mask.default)
+
+
+@functools.lru_cache(maxsize=1024)
+def _formula_reads(formula: str) -> frozenset[str] | None:
+    """The field keys a formula reads; a table's totals as the table key ("*totals*": unknown)."""
+    try:
+        expression = Expression(formula)
+    except ExpressionSyntaxError:
+        return None
+    names = set(expression.names) - {"totals", "user", "today", "row"}
+    if "totals" in expression.names:
+        totals = expression.members.get("totals")
+        names |= set(totals) if totals else {"*totals*"}
+    return frozenset(names)
 
 
 def mask_for_read(data: dict[str, Any], mask: PermissionMask) -> dict[str, Any]:

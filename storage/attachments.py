@@ -43,13 +43,15 @@ from typing import Any, ClassVar
 
 import anyio
 import msgspec
+from piccolo.columns.combination import WhereRaw
+from piccolo.engine.sqlite import SQLiteEngine
 
 from storage import audit
 from storage.access import Permission, Principal, scope_filter
 from storage.database import write_transaction
 from storage.filetypes import CONTENT_TYPES, EXTENSIONS, FileKind, sniff
 from storage.objects import ContentCheck, ObjectStore, ObjectStoreError, ObjectTooLarge
-from storage.tables import Attachment, Instance, Task
+from storage.tables import Attachment, Instance, InstanceEvent, Task
 
 log = logging.getLogger("formflow.attachments")
 
@@ -234,12 +236,15 @@ async def get(uid: str) -> AttachmentInfo:
 
 async def may_read(principal: Principal, attachment: AttachmentInfo) -> bool:
     """Whether `principal` may download `attachment`: its uploader, process or system admins,
-    and the people who may see the request it is linked to.
+    and the people who may see the request it is linked to, unless the file sits only in
+    fields hidden from them.
 
     Seeing a request is the rule of `runtime.service.visibility` (kept in step with it, as
-    storage may not import the runtime): the `process.view` scope reaches the request, or the
-    person holds or held a task on it; drafts only for their initiator. A field hidden at the
-    viewer's step does not hide its files yet.
+    storage may not import the runtime): the `process.view` scope reaches the request, the
+    person holds or held a task on it, or a copy step (抄送) named them; drafts only for their
+    initiator. Hidden fields follow `runtime.service.detail`: an approver reads through the
+    field permissions of the approval step they act at, or else of the latest one they were
+    given; a file found only under fields hidden there is not theirs to read.
     """
     if attachment.uploader_id == principal.id or principal.is_admin():
         return True
@@ -251,8 +256,101 @@ async def may_read(principal: Principal, attachment: AttachmentInfo) -> bool:
     scoped = scope_filter(principal, Permission.PROCESS_VIEW, Instance.initiator, Instance.department_id)
     if scoped is not None:
         involved = Instance.id.is_in(Task.select(Task.instance).where(Task.assignee == principal.id))
-        where = where & (scoped | involved)
-    return bool(await Instance.exists().where(where))
+        where = where & (scoped | involved | Instance.id.is_in(_copies_of(principal.id)))
+    row = await (
+        Instance.select(Instance.initiator, Instance.data, Instance.template_version._.flow.as_alias("flow"))
+        .where(where)
+        .first()
+    )
+    if row is None:
+        return False
+    if row["initiator"] == principal.id:
+        return True
+    hidden = await _hidden_fields(principal.id, attachment.instance_id, _json(row["flow"]))
+    return not hidden or not _only_under(attachment.uid, _json(row["data"]), hidden)
+
+
+def _copies_of(person_id: int) -> Any:
+    """The instances whose `cc_sent` events list `person_id` (`runtime.service.visibility.copies_of`)."""
+    if isinstance(InstanceEvent._meta.db, SQLiteEngine):
+        listed = WhereRaw(
+            'EXISTS (SELECT 1 FROM json_each("instance_event"."data", \'$.recipients\') AS r'
+            " WHERE r.value = {})",
+            person_id,
+        )
+    else:
+        listed = WhereRaw(
+            '("instance_event"."data"::jsonb -> \'recipients\') @> jsonb_build_array({}::integer)',
+            person_id,
+        )
+    return InstanceEvent.select(InstanceEvent.instance).where((InstanceEvent.kind == "cc_sent") & listed)
+
+
+async def _hidden_fields(person_id: int, instance_id: int, flow: Any) -> _Hidden:
+    """The field permissions of the approval step (or a plugin step's config, such as the finance
+    co-review's) that masks the request for `person_id`: the first open task's step, else the
+    latest step they were given (empty when none hides)."""
+    nodes = {
+        node.get("id"): node if node.get("type") == "approval" else (node.get("config") or {})
+        for node in (flow.get("nodes") if isinstance(flow, dict) else None) or []
+        if isinstance(node, dict) and node.get("type") in ("approval", "plugin")
+    }
+    tasks = await (
+        Task.select(Task.node_id, Task.status)
+        .where((Task.instance == instance_id) & (Task.assignee == person_id))
+        .order_by(Task.id)
+    )
+    ordered = [t["node_id"] for t in tasks if t["status"] == "open"] + [
+        t["node_id"] for t in reversed(tasks) if t["status"] != "open"
+    ]
+    for node_id in ordered:
+        if node_id in nodes:
+            permissions = nodes[node_id].get("field_permissions") or {}
+            return _Hidden(permissions if isinstance(permissions, dict) else {})
+    return _Hidden({})
+
+
+class _Hidden:
+    """A step's field permissions read for hiding only (`forms.permissions.PermissionMask`):
+    `{"budget": "hidden", "lines.note": "hidden"}`; a hidden table hides its columns."""
+
+    def __init__(self, permissions: dict[str, Any]) -> None:
+        self.permissions = permissions
+
+    def __bool__(self) -> bool:
+        return "hidden" in self.permissions.values()
+
+    def hides(self, key: str) -> bool:
+        table, dot, _column = key.partition(".")
+        if dot and self.permissions.get(table) == "hidden":
+            return True
+        return self.permissions.get(key) == "hidden"
+
+
+def _only_under(uid: str, data: Any, hidden: _Hidden) -> bool:
+    """Whether every place of the form data that names the file is hidden (False when none does:
+    the file then belongs to the request's records, such as a progress report's photos)."""
+    places = [path for path, value in _file_places(data) if value == uid]
+    return bool(places) and all(hidden.hides(path) for path in places)
+
+
+def _file_places(data: Any) -> list[tuple[str, str]]:
+    """(field key or "table.column", file id) for every file the form data names."""
+    found: list[tuple[str, str]] = []
+    for key, value in data.items() if isinstance(data, dict) else []:
+        for item in value if isinstance(value, list) else []:
+            if not isinstance(item, dict):
+                continue
+            if isinstance(item.get("id"), str):
+                found.append((key, item["id"]))
+                continue
+            for column, cell in item.items():  # a detail-table row
+                found += [(f"{key}.{column}", uid) for _k, uid in _file_places({column: cell})]
+    return found
+
+
+def _json(value: Any) -> Any:
+    return msgspec.json.decode(value) if isinstance(value, str | bytes) else value
 
 
 async def readable(principal: Principal, uid: str) -> AttachmentInfo:

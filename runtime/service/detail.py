@@ -3,9 +3,11 @@
 Four queries whatever the history's length: the instance (with the visibility clause, so a
 request the viewer may not see is simply not found), its open tasks, its event log, and the
 names of everyone mentioned. The field mask is the one of the approval step the viewer acts
-at; anyone else reads every field read-only; the initiator edits a draft or a returned
-request. Sensitive values are masked for everyone but the initiator and the holders of the
-field's roles.
+at, or, once they have acted, of the latest approval step they were given: a field hidden from a
+step stays hidden from its approvers, in the form, in the timeline's changes and in its files
+(`storage.attachments.may_read` keeps the same rule). Anyone else reads every field read-only;
+the initiator edits a draft or a returned request. Sensitive values are masked for everyone but
+the initiator and the holders of the field's roles.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from typing import Any
 import msgspec
 
 from forms import model as m
-from forms.permissions import FieldAccess, PermissionMask, mask_for_read
+from forms.permissions import FieldAccess, PermissionMask, hide_derived, mask_for_read
 from forms.sensitive import mask_sensitive
 from runtime.flow import InstanceState, Status, decode_state
-from runtime.flow.graph import ApprovalNode, Node
+from runtime.flow.graph import ApprovalNode, Node, PluginNode
+from runtime.flow.plugins import plugin_approval
 from runtime.service import reasons
 from runtime.service.definitions import Definition, definition
 from runtime.service.effects import TASK_OPEN
@@ -33,6 +36,27 @@ from storage.access import Principal
 from storage.tables import Instance, InstanceEvent, Task
 
 TASK_ACTIONS = ("approve", "reject", "return", "transfer", "add_signer")
+STEP_EVENTS = frozenset(
+    {
+        "task_created",
+        "node_entered",
+        "node_completed",
+        "node_skipped",
+        "branch_taken",
+        "auto_approved",
+        "stage_completed",
+        "summary_submitted",
+        "plugin_continued",
+        "approve",
+        "reject",
+        "return",
+        "transfer",
+        "add_signer",
+        "progress",
+        "summary",
+    }
+)
+"""The events that move a request's steps: what a list row needs to draw its progress."""
 _CHANGE_REVIEW_ACTIONS = ["approve", "reject", "transfer"]
 _STAGE_ACTIONS = ["transfer"]
 _RUNNING = frozenset({Status.IN_APPROVAL, Status.EXECUTING, Status.AWAITING_SUMMARY})
@@ -88,7 +112,7 @@ async def instance_detail(
     is_initiator = viewer == row["initiator"]
     nodes = {node.id: node for node in found.flow.nodes} if found.flow else {}
     mine = [task for task in tasks if task["assignee"] == viewer]
-    mask = _mask(row["status"], is_initiator, mine, nodes)
+    mask = hide_derived(found.schema, _mask(row["status"], is_initiator, mine, _given(viewer, events), nodes))
     shown = mask_for_read(data, mask)
     if not is_initiator:
         shown = mask_sensitive(shown, found.schema, [str(role) for role in principal.roles])
@@ -113,8 +137,8 @@ async def instance_detail(
         data=shown,
         field_access=_field_access(found, mask),
         change_pending=state.change is not None,
-        tasks=[_task_view(task, viewer, nodes, names, now, locale) for task in tasks],
-        timeline=[_entry(event, nodes, names, locale) for event in events],
+        tasks=[task_view(task, viewer, _deciding(nodes, state), names, now, locale) for task in tasks],
+        timeline=[entry_view(event, nodes, names, locale, mask) for event in events],
         actions=_actions(row, state, is_initiator, principal.is_admin(), mine),
     )
 
@@ -135,17 +159,48 @@ def _mentioned(initiator: int, tasks: list[dict[str, Any]], events: list[dict[st
     return ids
 
 
+def _given(viewer: int, events: list[dict[str, Any]]) -> list[str]:
+    """The nodes where `viewer` was given a task, latest first (from the `task_created` events)."""
+    return [
+        event["node_id"]
+        for event in reversed(events)
+        if event["kind"] == "task_created" and (event["data"] or {}).get("assignee") == viewer
+    ]
+
+
 def _mask(
-    status: str, is_initiator: bool, mine: list[dict[str, Any]], nodes: Mapping[str, Node]
+    status: str,
+    is_initiator: bool,
+    mine: list[dict[str, Any]],
+    given: list[str],
+    nodes: Mapping[str, Node],
 ) -> PermissionMask:
+    """The initiator edits a draft or a returned request; an approver reads through the mask
+    of the step they act at now, else (not the initiator) of the latest approval step they were
+    given; anyone else reads every field."""
     if is_initiator and status in (Status.DRAFT, Status.RETURNED):
         return PermissionMask(default=FieldAccess.EDITABLE)
-    for task in mine:
-        node = nodes.get(task["node_id"])
-        if isinstance(node, ApprovalNode):
-            fields = {key: FieldAccess(str(access)) for key, access in node.field_permissions.items()}
-            return PermissionMask(fields=fields)
+    for node_id in [task["node_id"] for task in mine] + ([] if is_initiator else given):
+        permissions = step_field_permissions(nodes.get(node_id))
+        if permissions is not None:
+            return PermissionMask(fields=permissions)
     return PermissionMask()
+
+
+def step_field_permissions(node: Node | None) -> dict[str, FieldAccess] | None:
+    """The field permissions a step's approvers read through: an approval step's own, or those in
+    a plugin step's config (the finance co-review's `field_permissions`); None for other steps."""
+    if isinstance(node, ApprovalNode):
+        return {key: FieldAccess(str(access)) for key, access in node.field_permissions.items()}
+    if isinstance(node, PluginNode):
+        raw = node.config.get("field_permissions")
+        if isinstance(raw, dict):
+            return {
+                str(key): FieldAccess(str(access))
+                for key, access in raw.items()
+                if str(access) in FieldAccess._value2member_map_
+            }
+    return None
 
 
 def _field_access(found: Definition, mask: PermissionMask) -> dict[str, str]:
@@ -158,7 +213,7 @@ def _field_access(found: Definition, mask: PermissionMask) -> dict[str, str]:
     return access
 
 
-def _task_view(
+def task_view(
     task: dict[str, Any],
     viewer: int,
     nodes: Mapping[str, Node],
@@ -182,6 +237,17 @@ def _task_view(
     )
 
 
+def _deciding(nodes: Mapping[str, Node], state: InstanceState) -> Mapping[str, Node]:
+    """The nodes as their tasks are decided: a plugin step with open tasks acts as the approval
+    step its plugin asked for (its actions, not the plugin node's)."""
+    steps = dict(nodes)
+    for run in state.runs:
+        node = nodes.get(run.node)
+        if run.plugin is not None and isinstance(node, PluginNode):
+            steps[run.node] = plugin_approval(node, run.plugin)
+    return steps
+
+
 def _task_actions(task: dict[str, Any], nodes: Mapping[str, Node]) -> list[str]:
     if task["kind"] == "change_review":
         return list(_CHANGE_REVIEW_ACTIONS)
@@ -192,10 +258,22 @@ def _task_actions(task: dict[str, Any], nodes: Mapping[str, Node]) -> list[str]:
     return list(_STAGE_ACTIONS)
 
 
-def _entry(
-    event: dict[str, Any], nodes: Mapping[str, Node], names: Mapping[int, str], locale: str
+_CHANGED_VALUES = ("diff", "changes")
+"""Event data keys holding form values by field key (data_updated, change_request, change_applied)."""
+
+
+def entry_view(
+    event: dict[str, Any],
+    nodes: Mapping[str, Node],
+    names: Mapping[int, str],
+    locale: str,
+    mask: PermissionMask | None = None,
 ) -> TimelineEntry:
     data = dict(event["data"] or {})
+    if mask is not None:
+        for key in _CHANGED_VALUES:
+            if isinstance(data.get(key), dict):
+                data[key] = mask_for_read(data[key], mask)
     if isinstance(data.get("assignee"), int):
         data["assignee_name"] = names.get(data["assignee"], "")
     if isinstance(data.get("reason"), dict):

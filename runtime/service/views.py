@@ -117,11 +117,14 @@ class InstanceDetail(_View, frozen=True, kw_only=True):
 
 
 class InstanceRow(_View, frozen=True, kw_only=True):
+    """A request in a list. `template_version`: the version it is pinned to."""
+
     id: int
     number: str
     title: str
     template: str
     template_name: str
+    template_version: int
     status: str
     status_label: str
     current_step: str
@@ -137,6 +140,43 @@ class InstancePage(_View, frozen=True, kw_only=True):
     total: int
     page: int
     page_size: int
+
+
+class RequestProgress(_View, frozen=True, kw_only=True):
+    """Where a request in a list stands: its open tasks and the events that move its steps
+    (tasks created, steps completed or skipped, branches taken, decisions), oldest first."""
+
+    instance_id: int
+    tasks: list[TaskView]
+    steps: list[TimelineEntry]
+
+
+class CopyRow(_View, frozen=True, kw_only=True):
+    """A request a copy step (抄送) sent to the reader, at `copied_at`."""
+
+    instance_id: int
+    number: str
+    title: str
+    template: str
+    template_name: str
+    status: str
+    status_label: str
+    initiator: PersonRef
+    copied_at: dt.datetime
+
+
+class CopyPage(_View, frozen=True, kw_only=True):
+    items: list[CopyRow]
+    total: int
+    page: int
+    page_size: int
+
+
+class InboxFacets(_View, frozen=True, kw_only=True):
+    """What the inbox can be filtered by: the templates and the applicants of one tab's tasks."""
+
+    templates: list[str]
+    applicants: list[PersonRef]
 
 
 class TaskRow(_View, frozen=True, kw_only=True):

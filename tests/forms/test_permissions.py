@@ -141,3 +141,56 @@ def test_same_value() -> None:
     assert same_value("0123", 123)  # lenient: it only decides whether to report; the stored value is kept
     assert not same_value(True, 1)
     assert not same_value("a", "b")
+
+
+def test_a_computed_field_reading_a_hidden_field_is_hidden_too() -> None:
+    from forms.permissions import hide_derived
+
+    schema = demo("marketing-activity")
+    hidden_end = PermissionMask(fields={"end_date": FieldAccess.HIDDEN})
+    widened = hide_derived(schema, hidden_end)
+    assert widened.access("duration_days") is FieldAccess.HIDDEN, "the duration would give the end date away"
+    assert widened.access("start_date") is FieldAccess.READ_ONLY
+    data = {"start_date": "2027-03-01", "end_date": "2027-03-03", "duration_days": 3, "budget": "1"}
+    assert mask_for_read(data, widened) == {"start_date": "2027-03-01", "budget": "1"}
+    # nothing hidden, nothing widened; an unrelated hidden field leaves the duration shown
+    assert hide_derived(schema, PermissionMask()) == PermissionMask()
+    other = hide_derived(schema, PermissionMask(fields={"supplier": FieldAccess.HIDDEN}))
+    assert other.access("duration_days") is FieldAccess.READ_ONLY
+
+
+def test_derived_hiding_follows_chains_and_totals() -> None:
+    from forms import load_schema
+    from forms.permissions import hide_derived
+
+    schema = load_schema(
+        msgspec.json.encode(
+            {
+                "key": "chain",
+                "version": 1,
+                "title": {"zh": "链", "en": "链"},
+                "fields": [
+                    {"type": "number", "key": "a", "label": {"zh": "a", "en": "a"}},
+                    {"type": "computed", "key": "b", "label": {"zh": "b", "en": "b"}, "formula": "a * 2"},
+                    {"type": "computed", "key": "c", "label": {"zh": "c", "en": "c"}, "formula": "b + 1"},
+                    {
+                        "type": "detail_table",
+                        "key": "lines",
+                        "label": {"zh": "明细", "en": "明细"},
+                        "columns": [{"type": "number", "key": "x", "label": {"zh": "x", "en": "x"}}],
+                        "totals": ["x"],
+                    },
+                    {
+                        "type": "computed",
+                        "key": "d",
+                        "label": {"zh": "d", "en": "d"},
+                        "formula": "totals.lines.x * 2",
+                    },
+                ],
+            }
+        )
+    )
+    widened = hide_derived(
+        schema, PermissionMask(fields={"a": FieldAccess.HIDDEN, "lines": FieldAccess.HIDDEN})
+    )
+    assert [widened.access(key) for key in ("b", "c", "d")] == [FieldAccess.HIDDEN] * 3

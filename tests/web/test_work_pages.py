@@ -25,6 +25,7 @@ from tests.web.session import Client, sign_in
 HTML = {"accept": "text/html"}
 HTMX = {"accept": "text/html", "hx-request": "true"}
 FORM = "/process-center/marketing-activity"
+PAGE = 20
 
 FILLED: dict[str, str] = {
     "activity_name": "2024年Q3新品推广会",
@@ -289,6 +290,8 @@ async def test_execution_progress_change_request_and_summary(people: dict[str, P
 
     change_form = await applicant.page(f"/instances/{instance}/change")
     assert 'name="reason"' in change_form
+    duration = re.search(r'<output id="[^"]*duration_days[^"]*" class="computed"[^>]*>([^<]*)<', change_form)
+    assert duration and duration.group(1).strip() not in ("", "—"), "computed fields show their values"
     changed = {**small, "end_date": "2027-03-05"}
     preview = await applicant.post(
         f"/instances/{instance}/change", {**changed, "reason": "场地档期调整", "preview": "1"}
@@ -364,7 +367,6 @@ async def test_messages_show_unread_and_open_marks_them_read(people: dict[str, P
     page = await applicant.page("/notifications")
     assert "抄送给您：2024年Q3新品推广会" in page
     assert re.search(r'id="nav-count-notifications" class="nav-count">1<', page)
-    assert "抄送给您：2024年Q3新品推广会" in await applicant.page("/inbox?tab=cc")
     [message] = re.findall(r'href="/notifications/(\d+)"', page)
     opened = await applicant.client.get(f"/notifications/{message}", headers=HTML, follow_redirects=False)
     assert opened.status_code in (302, 303) and opened.headers["location"] == f"/instances/{instance}"
@@ -404,3 +406,146 @@ async def test_transfer_and_add_signer_need_their_people(people: dict[str, Perso
     added = await leader.post(f"/tasks/{handed}/act", signer, htmx=True)
     assert added.status_code == 200, added.text
     assert "赵敏" in text_of(await applicant.page(f"/instances/{instance}"))
+
+
+# -- refusals shown in place ----------------------------------------------------------------
+
+
+def said_in_place(response: httpx.Response, status: int, words: str, *, htmx: bool) -> None:
+    """A refusal: its status, the words in an alert, a fragment for htmx or a whole page without."""
+    assert response.status_code == status, f"{response.status_code}: {response.text[:400]}"
+    assert response.headers["content-type"].startswith("text/html"), "never a raw JSON error"
+    assert 'role="alert"' in response.text and words in response.text, response.text[:800]
+    if htmx:
+        assert response.headers["x-formflow-message"] == "1", "app.js swaps only marked answers"
+        assert "<html" not in response.text, "a fragment, swapped in beside the form"
+    else:
+        assert "<html" in response.text and 'id="main"' in response.text, "a whole page"
+
+
+async def test_refused_decisions_say_why_beside_the_form(people: dict[str, Person]) -> None:
+    applicant, head = people["e1001"], people["e2001"]
+    instance = instance_of(await applicant.post(f"{FORM}/submit", FILLED))
+    task = await head.task_on(instance)
+    other = str(await person_id("e2002"))
+    cases = [
+        ({"action": "return", "note": ""}, 422, "退回时请写明需要补充或修改的内容"),
+        ({"action": "transfer", "to": ""}, 422, "请选择转交给谁"),
+        ({"action": "add_signer", "position": "after"}, 422, "请选择加签人"),
+        ({"action": "add_signer", "people": other}, 422, "请选择加签方式"),
+        ({"action": "shrug"}, 422, "请选择处理方式"),
+    ]
+    for body, status, words in cases:
+        for htmx in (True, False):
+            response = await head.post(f"/tasks/{task}/act", {"instance": instance, **body}, htmx=htmx)
+            said_in_place(response, status, words, htmx=htmx)
+    for htmx in (True, False):
+        empty = await head.post(f"/instances/{instance}/comment", {"text": "  "}, htmx=htmx)
+        said_in_place(empty, 422, "请先填写评论内容", htmx=htmx)
+    assert "审批中" in text_of(await applicant.page(f"/instances/{instance}")), "nothing happened"
+
+
+async def test_a_stale_page_says_someone_else_acted(people: dict[str, Person], other_client: Client) -> None:
+    """王芳 has the request open in two browsers; she approves in one, then in the other."""
+    applicant, head = people["e1001"], people["e2001"]
+    second = Person(other_client, await sign_in(other_client, "e2001"))
+    instance = instance_of(await applicant.post(f"{FORM}/submit", FILLED))
+    task = await head.task_on(instance)
+    assert await second.task_on(instance) == task, "both pages show the same task"
+    approved = await head.post(f"/tasks/{task}/act", {"instance": instance, "action": "approve"}, htmx=True)
+    assert approved.status_code == 200 and approved.headers["hx-redirect"].endswith("done=approve")
+    for action in ("approve", "reject", "return"):
+        body = {"instance": instance, "action": action, "note": "再看看"}
+        for htmx in (True, False):
+            stale = await second.post(f"/tasks/{task}/act", body, htmx=htmx)
+            said_in_place(stale, 409, "其他人已先处理了这个申请", htmx=htmx)
+            assert "重新加载" in stale.text
+
+
+async def test_refused_requests_of_the_applicant_say_why(people: dict[str, Person]) -> None:
+    applicant = people["e1001"]
+    instance = instance_of(await applicant.post(f"{FORM}/submit", FILLED))
+    assert (await applicant.post(f"/instances/{instance}/urge", {}, htmx=True)).status_code == 200
+    for htmx in (True, False):
+        again = await applicant.post(f"/instances/{instance}/urge", {}, htmx=htmx)
+        said_in_place(again, 429, "一小时内已催办过", htmx=htmx)
+    assert (await applicant.post(f"/instances/{instance}/withdraw", {})).status_code == 303
+    for htmx in (True, False):
+        withdrawn = await applicant.post(f"/instances/{instance}/withdraw", {}, htmx=htmx)
+        said_in_place(withdrawn, 409, "重新加载", htmx=htmx)
+    # Progress before the request is executing: there is no stage to report on.
+    for htmx in (True, False):
+        early = await applicant.post(f"/instances/{instance}/progress", {"result": "完成"}, htmx=htmx)
+        said_in_place(early, 422, "请选择要记录的阶段", htmx=htmx)
+
+
+async def test_refused_execution_records_say_why(people: dict[str, Person]) -> None:
+    applicant = people["e1001"]
+    small = {
+        **FILLED,
+        "budget": "30000",
+        "budget_lines[0].amount": "20000",
+        "budget_lines[1].amount": "10000",
+    }
+    instance = instance_of(await applicant.post(f"{FORM}/submit", small))
+    for who in ("e2001", "e3001"):
+        task = await people[who].task_on(instance)
+        body = {"instance": instance, "action": "approve"}
+        assert (await people[who].post(f"/tasks/{task}/act", body)).status_code == 303
+    [stage] = re.findall(r'name="task_id" value="(\d+)"', await applicant.page(f"/instances/{instance}"))
+    recorded = await applicant.post(
+        f"/instances/{instance}/progress", {"task_id": stage, "result": "场地已确认"}
+    )
+    assert recorded.status_code == 303
+    for htmx in (True, False):  # the same stage again, from a page that still showed it
+        twice = await applicant.post(
+            f"/instances/{instance}/progress", {"task_id": stage, "result": "场地已确认"}, htmx=htmx
+        )
+        said_in_place(twice, 409, "重新加载", htmx=htmx)
+    unchanged = await applicant.post(f"/instances/{instance}/change", {**small, "reason": "没有变化"})
+    said_in_place(unchanged, 422, "没有修改任何内容", htmx=False)
+    no_reason = await applicant.post(f"/instances/{instance}/change", {**small, "end_date": "2027-03-05"})
+    said_in_place(no_reason, 422, "请说明变更原因", htmx=False)
+    assert 'value="2027-03-05"' in no_reason.text, "what was typed stays"
+    for spend in ("很多", "-5", "1e999", "NaN", "12.345"):
+        for htmx in (True, False):
+            bad = await applicant.post(f"/instances/{instance}/summary", {"actual_spend": spend}, htmx=htmx)
+            said_in_place(bad, 422, "请以元为单位填写实际花费", htmx=htmx)
+    page = text_of(await applicant.page(f"/instances/{instance}"))
+    assert "执行中" in page and "物料采购" in page, "nothing was recorded"
+
+
+async def test_inbox_filters_and_pages_in_the_database(people: dict[str, Person]) -> None:
+    """25 requests wait for 王芳: a page holds 20; the filters narrow the count and the pages."""
+    applicant, head = people["e1001"], people["e2001"]
+    for n in range(PAGE + 5):
+        instance_of(await applicant.post(f"{FORM}/submit", {**FILLED, "activity_name": f"路演{n:02d}"}))
+    first = await head.page("/inbox")
+    assert "共 25 项" in text_of(first)
+    assert len(re.findall(r'name="task" value="\d+"', first)) == PAGE
+    second = await head.page("/inbox?page=2")
+    assert len(re.findall(r'name="task" value="\d+"', second)) == 5
+    assert set(re.findall(r"路演\d\d", first)).isdisjoint(re.findall(r"路演\d\d", second))
+    assert 'value="marketing-activity"' in first and f'value="{await person_id("e1001")}"' in first
+    assert (
+        len(re.findall(r'name="task" value="\d+"', await head.page("/inbox?template=marketing-activity")))
+        == PAGE
+    )
+    assert "暂无待办" in await head.page("/inbox?template=expense-reimbursement")
+    assert "暂无待办" in await head.page("/inbox?applicant=abc")
+
+
+async def test_my_requests_tabs_spanning_statuses_page_in_the_database(people: dict[str, Person]) -> None:
+    applicant = people["e1001"]
+    ids = [
+        instance_of(await applicant.post(f"{FORM}/submit", {**FILLED, "activity_name": f"路演{n:02d}"}))
+        for n in range(3)
+    ]
+    for instance in ids[:2]:
+        assert (await applicant.post(f"/instances/{instance}/withdraw", {})).status_code == 303
+    done = text_of(await applicant.page("/my-requests?tab=done"))
+    assert "路演00" in done and "路演01" in done and "路演02" not in done
+    listed = await applicant.page("/my-requests")
+    assert all(f'href="/instances/{instance}"' in listed for instance in ids)
+    assert f'hx-post="/instances/{ids[2]}/withdraw"' in listed
+    assert f'hx-post="/instances/{ids[0]}/withdraw"' not in listed

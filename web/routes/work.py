@@ -7,8 +7,10 @@ template version's graph and the request's timeline.
 
 Actions are plain HTML forms that htmx enhances: a successful action sends the browser to the
 request's page with a message (`?done=<action>`); a refused one answers the service's status
-(403, 404, 409, 422, 429) with a message that `app.js` swaps in beside the form. Without
-JavaScript the same forms post and redirect, and a refusal re-renders the page with the message.
+(403, 404, 409, 422, 429) with a message that `app.js` swaps in beside the form (an answer
+without one, such as an expired page, shows the page shell's general alert, `base.html`).
+Without JavaScript the same forms post and redirect, and a refusal re-renders the page with the
+message. Lists read a page in a fixed number of queries (`runtime.service.lists`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import datetime as dt
 import json
 import re
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 from urllib.parse import urlencode, urlsplit
@@ -78,9 +80,18 @@ from runtime.service.errors import (
     ServiceError,
     TemplateHasNoFlow,
 )
-from runtime.service.views import InstanceRow, TaskRow, TimelineEntry, status_label
+from runtime.service.lists import inbox_facets, list_copies, request_progress
+from runtime.service.views import (
+    CopyRow,
+    InstanceRow,
+    RequestProgress,
+    TaskRow,
+    TaskView,
+    TimelineEntry,
+    status_label,
+)
 from storage.access import Permission
-from storage.tables import Notification
+from storage.tables import Notification, Task
 from storage.templates import PublishedVersion, list_templates, version_in_effect
 from web.auth.guards import needs
 from web.context import AnyRequest, RowId, principal_of
@@ -92,6 +103,7 @@ from web.form_pages import (
     directory,
     posted_data,
     published_version,
+    shown_values,
     validation_context,
     visibility,
 )
@@ -100,10 +112,8 @@ from web.routes.instances import PageNo, caller_of
 from web.routes.templates import form_template
 
 PAGE_SIZE = 20
-MERGE_LIMIT = 200
-"""Rows read per status when a tab of "my requests" spans several statuses (merged, then paged)."""
-INBOX_LIMIT = 500
-"""Tasks read for one inbox tab; filters apply to these."""
+BATCH_LIMIT = 100
+"""Tasks one batch approval acts on."""
 NOTIFICATION_LIMIT = 50
 MESSAGE_HEADER = "X-Formflow-Message"
 """Set on refusals rendered for htmx: app.js swaps these 4xx answers in instead of dropping them."""
@@ -478,19 +488,40 @@ def flow_steps(
     graph: FlowGraph | None, detail: InstanceDetail, labels: Mapping[str, str] | None = None
 ) -> list[StepView]:
     """The flow as steps with done / current / pending states, who holds each and why."""
+    return _steps(
+        graph,
+        Status(detail.status),
+        detail.submitted_at is not None,
+        detail.initiator.name,
+        detail.timeline,
+        detail.tasks,
+        labels,
+    )
+
+
+def _steps(
+    graph: FlowGraph | None,
+    status: Status,
+    submitted: bool,
+    initiator: str,
+    events: Iterable[TimelineEntry],
+    open_tasks_: Iterable[TaskView],
+    labels: Mapping[str, str] | None = None,
+) -> list[StepView]:
     if graph is None:
         return []
-    status = Status(detail.status)
     last: dict[str, str] = {}
     deciders: dict[str, list[str]] = defaultdict(list)
     whys: dict[str, list[str]] = defaultdict(list)
+    tasked: set[str] = set()
     branch_to: dict[str, str] = {}
-    for entry in detail.timeline:
+    for entry in events:
         node_id = entry.node_id
         if node_id is None:
             continue
         kind = entry.kind
         if kind == "task_created":
+            tasked.add(node_id)
             if last.get(node_id) in ("done", "returned", "rejected"):
                 deciders[node_id].clear()
                 whys[node_id].clear()
@@ -502,6 +533,8 @@ def flow_steps(
             last[node_id] = "done"
         elif kind == "node_skipped":
             last[node_id] = "skipped"
+        elif kind == "plugin_continued":  # a plugin step that asked nobody was not needed
+            last[node_id] = "done" if node_id in tasked else "skipped"
         elif kind in ("return", "reject"):
             last[node_id] = "returned" if kind == "return" else "rejected"
         elif kind == "node_entered":
@@ -511,19 +544,19 @@ def flow_steps(
         if kind in _DECISIONS and entry.actor is not None and entry.actor.name not in deciders[node_id]:
             deciders[node_id].append(entry.actor.name)
     open_tasks: dict[str, list[Any]] = defaultdict(list)
-    for task in detail.tasks:
+    for task in open_tasks_:
         open_tasks[task.node_id].append(task)
     steps: list[StepView] = []
     for node, branch, condition in _walk(graph):
         if isinstance(node, StartNode):
-            state = "done" if detail.submitted_at is not None else "current"
+            state = "done" if submitted else "current"
             steps.append(
                 StepView(
                     node_id=node.id,
                     title=node.title or _("Submit"),
                     kind="start",
                     state=state,
-                    people=[detail.initiator.name],
+                    people=[initiator],
                     why=_("The applicant"),
                 )
             )
@@ -655,6 +688,7 @@ def _timeline_label(kind: str, data: Mapping[str, Any]) -> tuple[str, str, bool]
         "change_applied": (_("The change was approved and applied"), "ok"),
         "change_rejected": (_("The change was not approved"), "err"),
         "summary": (_("Submitted the summary report"), "ok"),
+        "plugin_retried": (_("Retried the failed step"), "warn"),
     }
     if kind in people:
         label, tone = people[kind]
@@ -667,14 +701,34 @@ def _timeline_label(kind: str, data: Mapping[str, Any]) -> tuple[str, str, bool]
         "escalated": _("Escalated: the deadline passed"),
         "overdue": _("The deadline passed"),
         "status_changed": _status_change(data),
-        "plugin_result": _("A plugin reported back"),
-        "plugin_continued": _("A plugin step finished"),
+        "plugin_continued": _("Step completed"),
+        "plugin_tasks": _("The step asked for approval"),
+        "plugin_timer": _("The step waits until a set time"),
+        "plugin_timer_fired": _("The wait is over"),
+        "plugin_waiting": _("Waiting for the other system to call back"),
         "wait_over": _("The wait is over"),
     }
     if kind == "stage_completed" and float(data.get("late_hours") or 0) > 0:
         return _("Stage finished {n} working hours late").format(n=data["late_hours"]), "warn", True
+    if kind == "plugin_result":  # the service's own row of the same result carries no output: hidden
+        output = data.get("output")
+        if not isinstance(output, Mapping):
+            return "", "", True
+        if "skipped_by" in output:
+            return _("An admin skipped the failed step"), "warn", True
+        return {
+            "reject": (_("The step rejected the request"), "err", True),
+            "retry": (_("The step was decided again"), "", True),
+        }.get(str(data.get("outcome")), (_("Step completed"), "ok", True))
+    failures = {
+        "plugin_rejected": _("The step rejected the request"),
+        "plugin_failed": _("The step failed; it is tried again"),
+        "plugin_incident": _("The step failed for good: an admin has to retry or skip it"),
+    }
+    if kind in failures:
+        return failures[kind], "err", True
     label = system.get(kind, "")
-    tone = "err" if kind in ("escalated", "overdue") else ""
+    tone = "err" if kind in ("escalated", "overdue") else "ok" if kind == "plugin_continued" else ""
     return label, tone, True
 
 
@@ -778,9 +832,15 @@ def timeline(detail: InstanceDetail, labels: Mapping[str, str]) -> list[Timeline
 
 def return_note(detail: InstanceDetail, labels: Mapping[str, str]) -> ReturnNote | None:
     """The approver's note of the latest return, while the request waits for the applicant."""
-    if detail.status != Status.RETURNED:
+    return _return_note(detail.status, detail.timeline, labels)
+
+
+def _return_note(
+    status: str, events: Sequence[TimelineEntry], labels: Mapping[str, str]
+) -> ReturnNote | None:
+    if status != Status.RETURNED:
         return None
-    entry = next((e for e in reversed(detail.timeline) if e.kind == "return"), None)
+    entry = next((e for e in reversed(events) if e.kind == "return"), None)
     if entry is None:
         return None
     note = str(entry.data.get("note", ""))
@@ -865,23 +925,15 @@ async def my_requests(request: AnyRequest, tab: FromQuery[str] = "all", page: Pa
     """我的申请: the caller's requests by status, with where each one is and who holds it."""
     principal, now, locale = principal_of(request), request_now(request), current_locale()
     tab = tab if tab in MY_TABS else "all"
-    statuses = MY_TABS[tab]
-    if len(statuses) == 1 or not statuses:
-        listed = await service.list_instances(
-            principal, status=statuses[0] if statuses else None, page=page, page_size=PAGE_SIZE, locale=locale
-        )
-        rows, total = listed.items, listed.total
-    else:
-        merged: list[InstanceRow] = []
-        for status in statuses:
-            part = await service.list_instances(
-                principal, status=status, page_size=MERGE_LIMIT, locale=locale
-            )
-            merged += part.items
-        merged.sort(key=lambda row: (row.updated_at, row.id), reverse=True)
-        rows, total = merged[(page - 1) * PAGE_SIZE : page * PAGE_SIZE], len(merged)
+    listed = await service.list_instances(
+        principal, statuses=MY_TABS[tab], page=page, page_size=PAGE_SIZE, locale=locale
+    )
+    rows, total = listed.items, listed.total
+    progress = await request_progress(
+        principal, [row.id for row in rows if row.status != Status.DRAFT], now, locale
+    )
     versions = _Versions(now)
-    shown = [await _request_row(request, row, versions) for row in rows]
+    shown = [await _request_row(row, progress.get(row.id), versions) for row in rows]
     return Template(
         "work/my_requests.html",
         context={
@@ -897,8 +949,11 @@ async def my_requests(request: AnyRequest, tab: FromQuery[str] = "all", page: Pa
     )
 
 
-async def _request_row(request: AnyRequest, row: InstanceRow, versions: _Versions) -> RequestRow:
-    if row.status == Status.DRAFT:
+async def _request_row(row: InstanceRow, progress: RequestProgress | None, versions: _Versions) -> RequestRow:
+    """A row of "my requests": where it is, who holds it, what the applicant may do from the list
+    (the same actions as on the request's page: `runtime.service.detail`)."""
+    status = Status(row.status)
+    if status is Status.DRAFT:
         return RequestRow(
             row=row,
             holders=[],
@@ -907,17 +962,22 @@ async def _request_row(request: AnyRequest, row: InstanceRow, versions: _Version
             return_note=None,
             updated=local_time(row.updated_at),
         )
-    detail = await _detail(request, row.id)
-    graph = await versions.graph(detail.template, detail.template_version)
-    actions: list[str] = [action for action in ("withdraw", "urge") if action in detail.actions]
-    if "update_data" in detail.actions:
-        actions.insert(0, "edit")
+    tasks = progress.tasks if progress else []
+    events = progress.steps if progress else []
+    graph = await versions.graph(row.template, row.template_version)
+    actions: list[str] = []
+    if status is Status.RETURNED:
+        actions.append("edit")
+    if status in (Status.IN_APPROVAL, Status.RETURNED):
+        actions.append("withdraw")
+    if status is Status.IN_APPROVAL and tasks:
+        actions.append("urge")
     return RequestRow(
         row=row,
-        holders=list(dict.fromkeys(task.assignee.name for task in detail.tasks)),
-        steps=flow_steps(graph, detail),
+        holders=list(dict.fromkeys(task.assignee.name for task in tasks)),
+        steps=_steps(graph, status, row.submitted_at is not None, row.initiator.name, events, tasks),
         actions=actions,
-        return_note=return_note(detail, {}),
+        return_note=_return_note(row.status, events, {}),
         updated=local_time(row.updated_at),
     )
 
@@ -950,35 +1010,29 @@ async def _inbox_page(
         t.key: (t.name_en if locale == "en" and t.name_en else t.name_zh) for t in await list_templates(now)
     }
     rows: list[InboxRow] = []
-    notifications: list[dict[str, Any]] = []
+    copies: list[CopyRow] = []
     templates: dict[str, str] = {}
     applicants: dict[str, str] = {}
-    total = 0
     if tab == "cc":
-        notifications = await (
-            Notification.select()
-            .where((Notification.person == principal.id) & (Notification.kind == "cc"))
-            .order_by(Notification.id, ascending=False)
-            .limit(NOTIFICATION_LIMIT)
-        )
-        for item in notifications:
-            item["at"] = local_time(item["created_at"])
-        total = len(notifications)
+        copied = await list_copies(principal, page=page, page_size=PAGE_SIZE, locale=locale)
+        copies, total = copied.items, copied.total
     else:
+        done = tab == "done"
+        facets = await inbox_facets(principal, now, done=done)
+        templates = {key: names.get(key, key) for key in facets.templates}
+        applicants = {str(person.id): person.name for person in facets.applicants}
         listed = await service.list_tasks(
-            principal, now, done=tab == "done", page_size=INBOX_LIMIT, locale=locale
+            principal,
+            now,
+            done=done,
+            template=template,
+            applicant=int(applicant) if applicant.isdigit() else (-1 if applicant else None),
+            overdue=overdue and not done,
+            page=page,
+            page_size=PAGE_SIZE,
+            locale=locale,
         )
-        for task in listed.items:
-            templates[task.template] = names.get(task.template, task.template)
-            applicants[str(task.initiator.id)] = task.initiator.name
-        chosen = [
-            task
-            for task in listed.items
-            if (not template or task.template == template)
-            and (not applicant or str(task.initiator.id) == applicant)
-            and (not overdue or task.overdue)
-        ]
-        total = len(chosen)
+        total = listed.total
         rows = [
             InboxRow(
                 task=task,
@@ -990,7 +1044,7 @@ async def _inbox_page(
                 kind_name=_kind_label(task.kind),
                 batchable=task.kind == "approval" and task.status == "open",
             )
-            for task in chosen[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+            for task in listed.items
         ]
     filters = {"tab": tab, "template": template, "applicant": applicant, "overdue": "true" if overdue else ""}
     return Template(
@@ -999,7 +1053,7 @@ async def _inbox_page(
             "section": "inbox",
             "tab": tab,
             "rows": rows,
-            "notifications": notifications,
+            "copies": copies,
             "total": total,
             "page": page,
             "pages": max(1, -(-total // PAGE_SIZE)),
@@ -1008,6 +1062,7 @@ async def _inbox_page(
             "filters": filters,
             "query": lambda **changes: urlencode({k: v for k, v in {**filters, **changes}.items() if v}),
             "results": results,
+            "local_time": local_time,
             "nav_counts": await nav_counts_for(request),
         },
     )
@@ -1158,6 +1213,14 @@ async def new_submission(request: AnyRequest, key: FromPath[str]) -> Response[An
     return await _new_request(request, key, submit=True)
 
 
+def _not_yours_or_not_now(request: AnyRequest, detail: InstanceDetail) -> Problem:
+    """Why the applicant's command is refused before it is sent: not the applicant (403), or the
+    request has moved on since the page was loaded (409)."""
+    if detail.initiator.id != principal_of(request).id:
+        return Problem(403, _("You may not do this on this request."))
+    return Problem(409, _("This request can no longer be changed."), reload=True)
+
+
 async def _edit_command(
     request: AnyRequest,
     instance_id: int,
@@ -1165,6 +1228,8 @@ async def _edit_command(
     target: str,
 ) -> Response[Any]:
     detail = await _detail(request, instance_id)
+    if "update_data" not in detail.actions:
+        return await _instance_page(request, instance_id, problem=_not_yours_or_not_now(request, detail))
     version = await _Versions(request_now(request)).get(detail.template, detail.template_version)
     data = await posted_data(request, version)
     try:
@@ -1312,7 +1377,7 @@ async def summary(request: AnyRequest, instance_id: RowId) -> Response[Any]:
             spend = Decimal(spend_text)
         except InvalidOperation:
             spend = None
-        if spend is None or not spend.is_finite() or spend < 0:
+        if spend is None or not _is_amount(spend):
             message = _("Enter the actual spend as an amount in yuan, e.g. 186000.00.")
             problem = Problem(422, message, {"actual_spend": [message]})
             if request.headers.get("hx-request"):
@@ -1331,6 +1396,16 @@ async def summary(request: AnyRequest, instance_id: RowId) -> Response[Any]:
         "summary",
         lambda: service.submit_summary(caller, instance_id, body, now),
     )
+
+
+MAX_AMOUNT = Decimal("1e12")
+"""Yuan: an amount at or above this is a typing mistake, not a spend."""
+
+
+def _is_amount(value: Decimal) -> bool:
+    """At least 0, below `MAX_AMOUNT`, at most two decimals (fen)."""
+    exponent = value.as_tuple().exponent
+    return value.is_finite() and isinstance(exponent, int) and exponent >= -2 and 0 <= value < MAX_AMOUNT
 
 
 @get("/instances/{instance_id:int}/change", opt=needs(Permission.PROCESS_START))
@@ -1353,6 +1428,7 @@ async def _change_form(
     version = await _Versions(request_now(request)).get(detail.template, detail.template_version)
     schema, form = compiled(version)
     checked = form.validate(values, validation_context(principal_of(request)), mode="draft")
+    values = shown_values(schema, values, checked)  # computed fields and totals as they stand
     return Template(
         "work/change.html",
         context={
@@ -1393,6 +1469,8 @@ def _comparable(value: Any) -> Any:
 async def change_request(request: AnyRequest, instance_id: RowId) -> Response[Any]:
     """Send the changed fields and the reason for approval; "preview" shows the diff first."""
     detail = await _detail(request, instance_id)
+    if "change_request" not in detail.actions:
+        return await _instance_page(request, instance_id, problem=_not_yours_or_not_now(request, detail))
     version = await _Versions(request_now(request)).get(detail.template, detail.template_version)
     schema, form_ = compiled(version)
     form = await request.form()
@@ -1481,16 +1559,14 @@ async def batch_approve(request: AnyRequest) -> Template:
     """批量同意: each chosen task is approved on its own; the results are listed."""
     form = await request.form()
     ids = [int(value) for value in form.getall("task", []) if isinstance(value, str) and value.isdigit()][
-        :100
+        :BATCH_LIMIT
     ]
     caller, now = caller_of(request), request_now(request)
     comment_text = _text(form, "comment")
-    listed = await service.list_tasks(caller.principal, now, page_size=INBOX_LIMIT, locale=current_locale())
-    known = {task.id: task for task in listed.items}
+    known = await _task_names(caller.id, ids)
     results: list[tuple[str, str, bool]] = []
     for task_id in ids:
-        task = known.get(task_id)
-        name = f"{task.number} {task.instance_title}" if task else f"#{task_id}"
+        name = known.get(task_id, f"#{task_id}")
         try:
             await service.act_on_task(
                 caller, task_id, TaskActionRequest(action=TaskAction.APPROVE, comment=comment_text), now
@@ -1505,6 +1581,17 @@ async def batch_approve(request: AnyRequest) -> Template:
     if not ids:
         results.append(("", _("Tick the requests to approve first."), False))
     return await _inbox_page(request, "todo", "", "", False, 1, results=results)
+
+
+async def _task_names(person_id: int, ids: Sequence[int]) -> dict[int, str]:
+    """ "<number> <title>" of the requests of these tasks, to name them in the batch's results
+    (the caller's own tasks only: another's task is named by its id)."""
+    if not ids:
+        return {}
+    rows = await Task.select(
+        Task.id, Task.instance.number.as_alias("number"), Task.instance.title.as_alias("title")
+    ).where(Task.id.is_in(list(ids)) & (Task.assignee == person_id))
+    return {row["id"]: f"{row['number']} {row['title']}" for row in rows}
 
 
 # -- navigation counts and notifications ----------------------------------------------------
