@@ -1,1 +1,2 @@
-"""Sign-in: passwords, browser sessions, API tokens, CSRF and the permission guard."""
+"""Sign-in: passwords, single sign-on (OpenID Connect), passkeys (WebAuthn), browser sessions,
+API tokens, CSRF and the permission guard."""

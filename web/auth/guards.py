@@ -2,6 +2,9 @@
 
 Routes say what they need with the `needs(...)` helper. A route without a declaration is
 refused at runtime (and a test walks every route to keep it so).
+
+Where passkeys are required for admin roles, an admin who has none yet may open only what any
+signed-in person may (the profile, to register one) until they do.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 
 from storage.access import Permission, Principal
+from web.auth.passkeys import must_enrol
 
 PERMISSION_KEY = "permission"
 
@@ -38,3 +42,5 @@ async def permission_guard(connection: ASGIConnection[Any, Any, Any, Any], handl
         raise NotAuthorizedException("sign in first")
     if not principal.can(permission):
         raise PermissionDeniedException(f"you lack the permission {permission.value}")
+    if permission is not Permission.SIGNED_IN and await must_enrol(connection.app.state.settings, principal):
+        raise PermissionDeniedException("your role requires a passkey: register one on your profile first")

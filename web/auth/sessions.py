@@ -2,14 +2,16 @@
 
 A new random session token is issued at every sign-in (no session fixation); the cookie holds
 the token, the database only its SHA-256. Logging out deletes the row. Expired sessions are
-refused and removed by the scheduler's housekeeping.
+refused and removed by the scheduler's housekeeping, with the expired sign-in challenges.
+A session signed in through SSO remembers its provider and ID token (`SsoSession`) so that
+logging out can end the provider's session too.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from storage.tables import ApiToken, UserSession
+from storage.tables import ApiToken, SignInChallenge, SsoSession, UserSession
 from web.auth.tokens import digest, new_api_token, new_session_token
 
 SESSION_COOKIE = "formflow_session"
@@ -52,18 +54,55 @@ async def person_for_session(token: str) -> int | None:
 
 async def close_session(token: str) -> int | None:
     """Delete the session; returns its person id (for the audit entry) or None if unknown."""
-    row = await UserSession.select(UserSession.person).where(UserSession.token_hash == digest(token)).first()
+    row = await (
+        UserSession.select(UserSession.id, UserSession.person)
+        .where(UserSession.token_hash == digest(token))
+        .first()
+    )
     if row is None:
         return None
-    await UserSession.delete().where(UserSession.token_hash == digest(token))
+    await SsoSession.delete().where(SsoSession.session == row["id"])
+    await UserSession.delete().where(UserSession.id == row["id"])
     return int(row["person"])
 
 
 async def purge_expired_sessions(now: datetime) -> int:
+    if await SignInChallenge.exists().where(SignInChallenge.expires_at <= now):
+        await SignInChallenge.delete().where(SignInChallenge.expires_at <= now)
     count = await UserSession.count().where(UserSession.expires_at <= now)
     if count:
+        expired = await UserSession.select(UserSession.id).where(UserSession.expires_at <= now)
+        await SsoSession.delete().where(SsoSession.session.is_in([r["id"] for r in expired]))
         await UserSession.delete().where(UserSession.expires_at <= now)
     return count
+
+
+async def remember_sso(token: str, provider: str, id_token: str) -> None:
+    """Note which provider signed this session in (call in the sign-in's transaction)."""
+    row = await UserSession.select(UserSession.id).where(UserSession.token_hash == digest(token)).first()
+    if row is not None:
+        await SsoSession.insert(
+            SsoSession(session=row["id"], provider=provider, id_token=id_token, created_at=datetime.now(UTC))
+        )
+
+
+async def sso_of_session(token: str) -> tuple[str, str] | None:
+    """(provider name, ID token) of a session signed in through SSO, else None."""
+    row = await (
+        SsoSession.select(SsoSession.provider, SsoSession.id_token)
+        .where(SsoSession.session.token_hash == digest(token))
+        .first()
+    )
+    return (row["provider"], row["id_token"]) if row else None
+
+
+async def session_age(token: str, now: datetime) -> timedelta | None:
+    row = (
+        await UserSession.select(UserSession.created_at)
+        .where(UserSession.token_hash == digest(token))
+        .first()
+    )
+    return now - row["created_at"] if row else None
 
 
 async def issue_api_token(person_id: int, name: str, days: int | None) -> tuple[int, str]:

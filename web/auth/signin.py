@@ -4,7 +4,11 @@ One function serves the login page and the token API so both obey the same rules
 - more than `login_ip_failures_per_10min` failures from one address in ten minutes -> throttled;
 - `login_max_failures` wrong passwords in a row lock the account for `login_lockout_minutes`;
 - every success and failure is audited, with the reason, in the same transaction as the
-  counters it changes.
+  counters it changes;
+- where passkeys are required for admins, an admin who has one cannot use the password.
+
+`record_failure` writes the `auth.login_failed` entry for every sign-in method (password,
+SSO, passkey): the method, the reason and, for SSO, the provider.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import msgspec
 
 from storage import audit
 from storage.database import write_transaction
+from storage.org import load_principal
 from storage.tables import AuditEntry, Person
+from web.auth.passkeys import passkey_required
 from web.auth.passwords import burn_time, hash_password, needs_rehash, verify_password
 from web.settings import Settings
 
@@ -25,6 +31,8 @@ class Failure(enum.StrEnum):
     BAD_CREDENTIALS = "bad_credentials"
     LOCKED = "locked"
     THROTTLED = "throttled"
+    PASSKEY_REQUIRED = "passkey_required"
+    PASSWORD_DISABLED = "password_disabled"
 
 
 class SignInResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -77,6 +85,11 @@ async def check_password(
                 failure=Failure.BAD_CREDENTIALS, attempts_left=settings.login_max_failures - failures
             )
 
+        principal = await load_principal(person.id)
+        if principal is not None and await passkey_required(settings, person.id, principal.roles):
+            await _failed(actor, employee_no, Failure.PASSKEY_REQUIRED, method, now, person.id)
+            return SignInResult(failure=Failure.PASSKEY_REQUIRED)
+
         changes = {Person.failed_logins: 0, Person.locked_until: None, Person.last_login_at: now}
         if needs_rehash(person.password_hash):
             changes[Person.password_hash] = hash_password(password)
@@ -92,12 +105,28 @@ async def _failed(
     now: datetime,
     person_id: int | None = None,
 ) -> None:
-    who = msgspec.structs.replace(actor, id=person_id, name=employee_no)
+    await record_failure(actor, employee_no, reason.value, method, person_id=person_id, now=now)
+
+
+async def record_failure(
+    actor: audit.Actor,
+    who: str,
+    reason: str,
+    method: str,
+    *,
+    person_id: int | None = None,
+    provider: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Audit a refused sign-in; call inside a write transaction. `who` is what the caller claimed."""
+    after: dict[str, str] = {"reason": reason, "method": method, "employee_no": who}
+    if provider:
+        after["provider"] = provider
     await audit.record(
         "auth.login_failed",
-        who,
+        msgspec.structs.replace(actor, id=person_id, name=who),
         target_type="person",
         target_id=person_id or "",
-        after={"reason": reason.value, "method": method, "employee_no": employee_no},
+        after=after,
         now=now,
     )
