@@ -40,6 +40,7 @@ class Permission(enum.StrEnum):
     PROCESS_VIEW = "process.view"
     TASK_ACT = "task.act"
     MONITOR_VIEW = "monitor.view"
+    INSIGHT_VIEW = "insight.view"  # monitoring, analytics and exports of processes
     TEMPLATE_MANAGE = "template.manage"
     ORG_VIEW = "org.view"
     ORG_MANAGE = "org.manage"
@@ -59,6 +60,7 @@ _APPROVER = {
     Permission.PROCESS_VIEW: Scope.DEPARTMENT,
     Permission.TASK_ACT: Scope.OWN,
     Permission.MONITOR_VIEW: Scope.DEPARTMENT,
+    Permission.INSIGHT_VIEW: Scope.DEPARTMENT,
     Permission.ORG_VIEW: Scope.DEPARTMENT,
 }
 
@@ -85,6 +87,7 @@ ROLE_PERMISSIONS: dict[Role, dict[Permission, Scope]] = {
         Permission.PROCESS_VIEW: Scope.ALL,
         Permission.TASK_ACT: Scope.OWN,
         Permission.MONITOR_VIEW: Scope.ALL,
+        Permission.INSIGHT_VIEW: Scope.ALL,
         Permission.TEMPLATE_MANAGE: Scope.ALL,
         Permission.ORG_VIEW: Scope.ALL,
     },
@@ -94,6 +97,7 @@ ROLE_PERMISSIONS: dict[Role, dict[Permission, Scope]] = {
         Permission.PROCESS_VIEW: Scope.ALL,
         Permission.TASK_ACT: Scope.OWN,
         Permission.MONITOR_VIEW: Scope.ALL,
+        Permission.INSIGHT_VIEW: Scope.ALL,
         Permission.ORG_VIEW: Scope.ALL,
         Permission.ORG_MANAGE: Scope.ALL,
         Permission.AUDIT_VIEW: Scope.ALL,

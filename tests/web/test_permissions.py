@@ -76,9 +76,9 @@ async def test_a_handler_that_declares_nothing_is_closed_even_to_anonymous_calle
 
 # --- the authorization matrix --------------------------------------------------------------------
 
-PAGES = ["/admin", "/admin/audit", "/monitor", "/inbox", "/"]
+PAGES = ["/admin", "/admin/audit", "/insight", "/inbox", "/"]
 PAGE_STATUS = {
-    # who:        /admin /admin/audit /monitor /inbox  /
+    # who:        /admin /admin/audit /insight /inbox  /
     "e1001": [403, 403, 403, 200, 200],
     "e2001": [403, 403, 200, 200, 200],
     "admin": [200, 200, 200, 200, 200],
@@ -214,3 +214,9 @@ async def test_one_person_outside_the_reach_is_not_found(
         assert response.json()["employee_no"] == target
     else:
         assert "outside your reach" in response.json()["detail"]
+
+
+async def test_the_old_monitoring_address_leads_to_insight(client: Client) -> None:
+    await sign_in(client, "e2001")
+    response = await client.get("/monitor", headers=HTML, follow_redirects=False)
+    assert response.status_code == 301 and response.headers["location"] == "/insight"

@@ -1,11 +1,11 @@
-"""The signed-in shell: home and the navigation sections later features fill.
+"""The signed-in shell: the home page, and the old monitoring address.
 
 The inbox and "my requests" are work pages (`web.routes.work`)."""
 
 from __future__ import annotations
 
 from litestar import get
-from litestar.response import Template
+from litestar.response import Redirect, Template
 
 from storage.access import Permission
 from web.auth.guards import needs
@@ -18,8 +18,9 @@ def home(request: AnyRequest) -> Template:
 
 
 @get("/monitor", opt=needs(Permission.MONITOR_VIEW), sync_to_thread=False)
-def monitor(request: AnyRequest) -> Template:
-    return Template("section.html", context={"section": "monitor"})
+def monitor(request: AnyRequest) -> Redirect:
+    """Monitoring lives with the other insight pages; old links land there."""
+    return Redirect("/insight", status_code=301)
 
 
 ROUTES = [home, monitor]

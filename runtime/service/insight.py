@@ -1,0 +1,1182 @@
+"""Insight queries: monitoring of requests in flight, analytics and exports, scoped to the viewer.
+
+Every query carries the data scope of `insight.view` as a SQL clause (`storage.access.
+scope_filter` on the request's initiator and department), so a department head reads only
+the requests of the departments they head, whichever page, API or export asks. Drafts are
+never counted.
+
+Analytics reads closed work from the insight rollup (`insight_rollup`: `task_stat`,
+`request_stat`, whose working hours the business calendar computed once) and aggregates it in
+SQL: counts and rates as sums, medians and nearest-rank p90 as ordered-set aggregates on
+PostgreSQL (`insight_sql`). Requests in flight (not rolled up until they close) are read live.
+Weekly trends cover the last `TREND_WEEKS` weeks unless a start date is chosen. Monitoring
+pages the open tasks with the indexes of the rollup migration and shows the expected closing
+from `step_estimate`.
+
+Exports read in batches of `EXPORT_BATCH` rows by id (keyset), so their memory stays flat
+however many rows they write. Sensitive form fields in exports are masked exactly as on a
+request's page: "****" for everyone but the initiator and the holders of the field's roles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+import msgspec
+from piccolo.columns.combination import WhereRaw
+from piccolo.query import OrderByRaw
+from piccolo.query.functions.aggregate import Count, Max, Min, Sum
+from piccolo.querystring import QueryString
+
+from forms import model as m
+from forms.permissions import PermissionMask, mask_for_read
+from forms.sensitive import mask_sensitive
+from runtime import insight
+from runtime.calendar import BusinessCalendar
+from runtime.flow import Status
+from runtime.insight import RequestRecord, TaskRecord
+from runtime.insight.cells import Cell, cell
+from runtime.service.definitions import definition
+from runtime.service.effects import TASK_OPEN
+from runtime.service.insight_rollup import BUDGET_FIELDS, roll_up
+from runtime.service.insight_rollup import decimal_of as _decimal
+from runtime.service.insight_rollup import estimates as completion_estimates
+from runtime.service.insight_sql import figures_of, hour_figures, on_postgres, percentile_columns
+from runtime.service.views import status_label
+from storage.access import Permission, Principal, Scope, scope_filter
+from storage.tables import (
+    Department,
+    Instance,
+    InstanceEvent,
+    Person,
+    ProcessTemplate,
+    RequestStat,
+    Task,
+    TaskStat,
+    TemplateVersion,
+)
+
+PAGE_SIZE = 20
+ON_DEMAND_ROLLUP = 2_000
+"""Rows of each kind an analytics view rolls up before answering; the periodic job does the rest."""
+TREND_WEEKS = 26
+"""Weeks of the weekly trends when no start date is chosen."""
+EXPORT_BATCH = 500
+REPORT_LIMIT = 50
+"""Rows of the "repeatedly sent back" and cost-deviation reports on a page."""
+RUNNING = (Status.IN_APPROVAL.value, Status.EXECUTING.value, Status.AWAITING_SUMMARY.value)
+EXPORT_KINDS = ("requests", "tasks", "records", "durations", "costs")
+
+
+class Filters(msgspec.Struct, frozen=True, kw_only=True):
+    """What the viewer narrowed the view to; dates are local calendar days, both included."""
+
+    template: str | None = None
+    department_id: int | None = None
+    step: str | None = None
+    overdue: bool = False
+    since: dt.date | None = None
+    until: dt.date | None = None
+
+
+class Option(msgspec.Struct, frozen=True, kw_only=True):
+    value: str
+    label: str
+
+
+class MonitorRow(msgspec.Struct, frozen=True, kw_only=True):
+    """An open task of a request in flight: who holds it, how long it has waited, when it ends."""
+
+    task_id: int
+    instance_id: int
+    number: str
+    title: str
+    template: str
+    template_name: str
+    department: str
+    node_id: str
+    step: str
+    assignee: str
+    waiting_since: dt.datetime
+    waited_hours: float
+    due_at: dt.datetime | None
+    overdue: bool
+    expected_at: dt.datetime | None
+    """When the request is expected to close, from the step's history; None without history."""
+
+
+class Group(msgspec.Struct, frozen=True, kw_only=True):
+    key: str
+    label: str
+    count: int
+
+
+class MonitorPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[MonitorRow]
+    total: int
+    overdue: int
+    page: int
+    page_size: int
+    by_template: list[Group]
+    by_step: list[Group]
+    by_department: list[Group]
+
+
+class StepView(msgspec.Struct, frozen=True, kw_only=True):
+    template_name: str
+    stats: insight.StepStats
+
+
+class Analytics(msgspec.Struct, frozen=True, kw_only=True):
+    templates: list[insight.TemplateStats]
+    template_names: dict[str, str]
+    steps: list[StepView]
+    bottlenecks: list[StepView]
+    weeks: list[insight.WeekStats]
+    repeated: list[insight.RepeatedRejection]
+    costs: list[insight.CostDeviation]
+    department_names: dict[int, str]
+    truncated: bool
+    """True while the rollup has a backlog: work closed in the last minutes may not count yet."""
+
+
+class Export(NamedTuple):
+    """An export's header and its rows, read in batches as they are consumed."""
+
+    header: list[str]
+    rows: AsyncIterator[list[Cell]]
+
+
+# -- scope and filters ------------------------------------------------------------------------
+
+
+def _and(*clauses: Any) -> Any:
+    result = None
+    for clause in clauses:
+        if clause is not None:
+            result = clause if result is None else result & clause
+    return result
+
+
+def _instance_clause(principal: Principal, filters: Filters, calendar: BusinessCalendar, inst: Any) -> Any:
+    """The viewer's scope and the filters on the instance columns reached through `inst`
+    (`Instance` itself, or a foreign key to it such as `Task.instance`)."""
+    clauses = [
+        inst.submitted_at.is_not_null(),
+        scope_filter(principal, Permission.INSIGHT_VIEW, inst.initiator, inst.department_id),
+    ]
+    if filters.template:
+        clauses.append(inst.template_key == filters.template)
+    if filters.department_id is not None:
+        clauses.append(inst.department_id == filters.department_id)
+    if filters.since is not None:
+        clauses.append(inst.submitted_at >= _midnight(filters.since, calendar))
+    if filters.until is not None:
+        clauses.append(inst.submitted_at < _midnight(filters.until + dt.timedelta(days=1), calendar))
+    return _and(*clauses)
+
+
+def _midnight(day: dt.date, calendar: BusinessCalendar) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(0), calendar.timezone)
+
+
+def _task_clause(principal: Principal, filters: Filters, calendar: BusinessCalendar, now: dt.datetime) -> Any:
+    clauses = [_instance_clause(principal, filters, calendar, Task.instance)]
+    if filters.step:
+        clauses.append(Task.node_id == filters.step)
+    if filters.overdue:
+        clauses.append(Task.due_at.is_not_null() & (Task.due_at < now) & (Task.status == TASK_OPEN))
+    return _and(*clauses)
+
+
+# -- names ------------------------------------------------------------------------------------
+
+
+async def template_names(locale: str) -> dict[str, str]:
+    rows = await ProcessTemplate.select(ProcessTemplate.key, ProcessTemplate.name_zh, ProcessTemplate.name_en)
+    return {r["key"]: (r["name_en"] or r["name_zh"]) if locale == "en" else r["name_zh"] for r in rows}
+
+
+async def department_names(locale: str) -> dict[int, str]:
+    rows = await Department.select(Department.id, Department.name_zh, Department.name_en)
+    return {r["id"]: (r["name_en"] or r["name_zh"]) if locale == "en" else r["name_zh"] for r in rows}
+
+
+async def _names(locale: str) -> tuple[dict[str, str], dict[int, str]]:
+    return await template_names(locale), await department_names(locale)
+
+
+async def filter_options(principal: Principal, filters: Filters, locale: str) -> dict[str, list[Option]]:
+    """Templates, the departments in the viewer's reach, and the steps of the chosen template."""
+    templates = await template_names(locale)
+    departments = await department_names(locale)
+    if principal.scope(Permission.INSIGHT_VIEW) < Scope.ALL:
+        departments = {k: v for k, v in departments.items() if k in principal.reach}
+    steps: list[Option] = []
+    if filters.template:
+        rows = await (
+            Task.select(Task.node_id, Task.title)
+            .where(Task.instance.template_key == filters.template)
+            .distinct()
+            .limit(200)
+        )
+        seen: dict[str, str] = {}
+        for row in rows:
+            seen.setdefault(row["node_id"], row["title"] or row["node_id"])
+        steps = [Option(value=k, label=v) for k, v in sorted(seen.items(), key=lambda kv: kv[1])]
+    return {
+        "templates": [Option(value=k, label=v) for k, v in sorted(templates.items(), key=lambda kv: kv[1])],
+        "departments": [
+            Option(value=str(k), label=v) for k, v in sorted(departments.items(), key=lambda kv: kv[1])
+        ],
+        "steps": steps,
+    }
+
+
+# -- rollup rows ------------------------------------------------------------------------------
+
+
+def _stat_clause(principal: Principal, filters: Filters, calendar: BusinessCalendar, table: Any) -> Any:
+    """The viewer's scope and the filters on a rollup table (`TaskStat` or `RequestStat`), whose
+    rows carry their request's initiator, department and submission."""
+    clauses = [scope_filter(principal, Permission.INSIGHT_VIEW, table.initiator_id, table.department_id)]
+    if filters.template:
+        clauses.append(table.template_key == filters.template)
+    if filters.department_id is not None:
+        clauses.append(table.department_id == filters.department_id)
+    if filters.since is not None:
+        clauses.append(table.submitted_at >= _midnight(filters.since, calendar))
+    if filters.until is not None:
+        clauses.append(table.submitted_at < _midnight(filters.until + dt.timedelta(days=1), calendar))
+    return _and(*clauses)
+
+
+def _where(*clauses: Any) -> Any:
+    """`_and`, for a clause that is never None (Piccolo's `where` wants one)."""
+    result = _and(*clauses)
+    assert result is not None
+    return result
+
+
+_COUNTED = {"return": "returns", "reject": "rejections", "resubmit": "resubmissions"}
+
+
+class _InFlight(NamedTuple):
+    """Submitted requests not closed yet: read live (they are not rolled up until they close)."""
+
+    records: list[RequestRecord]
+    overdue: set[int]
+    """Ids of those with a task decided after its deadline or still open past it at `now`."""
+
+
+async def _in_flight(
+    principal: Principal, filters: Filters, calendar: BusinessCalendar, now: dt.datetime
+) -> _InFlight:
+    open_only = Instance.closed_at.is_null()
+    rows = await Instance.select(
+        Instance.id,
+        Instance.number,
+        Instance.title,
+        Instance.template_key,
+        Instance.department_id,
+        Instance.status,
+        Instance.submitted_at,
+    ).where(_where(_instance_clause(principal, filters, calendar, Instance), open_only))
+    counts: dict[int, dict[str, int]] = {}
+    late: set[int] = set()
+    ids = [r["id"] for r in rows]
+    for start in range(0, len(ids), EXPORT_BATCH):  # by id: the indexes on the request column serve
+        chunk = ids[start : start + EXPORT_BATCH]
+        grouped = await (
+            InstanceEvent.select(InstanceEvent.instance, InstanceEvent.kind, Count(alias="n"))
+            .where(InstanceEvent.instance.is_in(chunk) & InstanceEvent.kind.is_in(list(_COUNTED)))
+            .group_by(InstanceEvent.instance, InstanceEvent.kind)
+        )
+        for g in grouped:
+            counts.setdefault(g["instance"], {})[_COUNTED[g["kind"]]] = g["n"]
+        tasks = await Task.select(Task.instance, Task.due_at, Task.closed_at).where(
+            Task.instance.is_in(chunk) & Task.due_at.is_not_null()
+        )
+        late |= {t["instance"] for t in tasks if (t["closed_at"] or now) > t["due_at"]}
+    records = [
+        RequestRecord(
+            instance_id=r["id"],
+            number=r["number"],
+            title=r["title"],
+            template=r["template_key"],
+            department_id=r["department_id"],
+            status=r["status"],
+            submitted_at=r["submitted_at"],
+            returns=counts.get(r["id"], {}).get("returns", 0),
+            rejections=counts.get(r["id"], {}).get("rejections", 0),
+            resubmissions=counts.get(r["id"], {}).get("resubmissions", 0),
+        )
+        for r in rows
+    ]
+    return _InFlight(records=records, overdue=late)
+
+
+async def _costs(
+    principal: Principal,
+    filters: Filters,
+    calendar: BusinessCalendar,
+    in_flight: Sequence[RequestRecord],
+    limit: int | None = REPORT_LIMIT,
+) -> list[insight.CostDeviation]:
+    """Budget against actual spend, the largest overspend first: closed requests from the rollup
+    (whose budget the viewer may read), those in flight with a summary read live."""
+    where = _where(
+        _stat_clause(principal, filters, calendar, RequestStat), RequestStat.deviation.is_not_null()
+    )
+    roles = {str(role) for role in principal.roles}
+    found: list[RequestRecord] = []
+    offset = 0
+    while limit is None or len(found) < limit:
+        rows = await (
+            RequestStat.select(
+                RequestStat.instance_id,
+                RequestStat.number,
+                RequestStat.title,
+                RequestStat.template_key,
+                RequestStat.department_id,
+                RequestStat.initiator_id,
+                RequestStat.status,
+                RequestStat.submitted_at,
+                RequestStat.budget,
+                RequestStat.actual_spend,
+                RequestStat.budget_roles,
+            )
+            .where(where)
+            .order_by(RequestStat.deviation, ascending=False)
+            .order_by(RequestStat.number)
+            .limit(EXPORT_BATCH)
+            .offset(offset)
+        )
+        offset += EXPORT_BATCH
+        for r in rows:
+            masked = r["budget_roles"] is not None and r["initiator_id"] != principal.id
+            if masked and not roles.intersection(filter(None, r["budget_roles"].split(","))):
+                continue
+            found.append(
+                RequestRecord(
+                    instance_id=r["instance_id"],
+                    number=r["number"],
+                    title=r["title"],
+                    template=r["template_key"],
+                    department_id=r["department_id"],
+                    status=r["status"],
+                    submitted_at=r["submitted_at"],
+                    budget=Decimal(r["budget"]),
+                    actual_spend=Decimal(r["actual_spend"]),
+                )
+            )
+        if len(rows) < EXPORT_BATCH:
+            break
+    found += await _spends_in_flight(principal, filters, calendar, in_flight)
+    return insight.cost_deviations(found)[:limit]
+
+
+async def _spends_in_flight(
+    principal: Principal, filters: Filters, calendar: BusinessCalendar, in_flight: Sequence[RequestRecord]
+) -> list[RequestRecord]:
+    """Requests in flight that already reported a spend, with the budget the viewer may read."""
+    event_where = _where(
+        _instance_clause(principal, filters, calendar, InstanceEvent.instance),
+        InstanceEvent.instance.closed_at.is_null(),
+    )
+    spends = await _actual_spends(event_where)
+    if not spends:
+        return []
+    budgets = await _budgets(principal, sorted(spends))
+    return [
+        msgspec.structs.replace(r, budget=budgets.get(r.instance_id), actual_spend=spends[r.instance_id])
+        for r in in_flight
+        if r.instance_id in spends
+    ]
+
+
+async def _actual_spends(event_where: Any) -> dict[int, Decimal]:
+    """The actual spend of each summary report (the last one, if a request has several)."""
+    rows = await (
+        InstanceEvent.select(InstanceEvent.instance, InstanceEvent.data)
+        .where(_where(event_where, InstanceEvent.kind == "summary"))
+        .order_by(InstanceEvent.id)
+        .output(load_json=True)
+    )
+    spends: dict[int, Decimal] = {}
+    for row in rows:
+        amount = _decimal((row["data"] or {}).get("actual_spend"))
+        if amount is not None:
+            spends[row["instance"]] = amount
+    return spends
+
+
+async def _budgets(principal: Principal, ids: Sequence[int]) -> dict[int, Decimal]:
+    """The budget field of each request, unless it is sensitive and masked for the viewer."""
+    budgets: dict[int, Decimal] = {}
+    for start in range(0, len(ids), EXPORT_BATCH):
+        rows = await (
+            Instance.select(
+                Instance.id,
+                Instance.initiator,
+                Instance.data,
+                Instance.template_version,
+                Instance.template_version.published_at.as_alias("published_at"),
+            )
+            .where(Instance.id.is_in(list(ids[start : start + EXPORT_BATCH])))
+            .output(load_json=True)
+        )
+        for row in rows:
+            data = await _visible_data(principal, row)
+            for key in BUDGET_FIELDS:
+                amount = _decimal(data.get(key))
+                if amount is not None:
+                    budgets[row["id"]] = amount
+                    break
+    return budgets
+
+
+async def _visible_data(principal: Principal, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A request's form data as the viewer may read it: hidden fields out, sensitive ones masked."""
+    found = await definition(row["template_version"], row["published_at"])
+    data = row["data"] if isinstance(row["data"], dict) else msgspec.json.decode(row["data"] or "{}")
+    shown = mask_for_read(dict(data), PermissionMask())
+    if row["initiator"] != principal.id:
+        shown = mask_sensitive(shown, found.schema, [str(role) for role in principal.roles])
+    return shown
+
+
+# -- monitoring -------------------------------------------------------------------------------
+
+
+async def monitor(
+    principal: Principal,
+    now: dt.datetime,
+    calendar: BusinessCalendar,
+    filters: Filters,
+    *,
+    page: int = 1,
+    page_size: int = PAGE_SIZE,
+    locale: str = "zh-CN",
+) -> MonitorPage:
+    """Open tasks of requests in flight, longest waiting first, with counts by template, step and department."""
+    live = Filters(
+        template=filters.template,
+        department_id=filters.department_id,
+        step=filters.step,
+        overdue=filters.overdue,
+    )
+    where = _and(
+        _task_clause(principal, live, calendar, now),
+        Task.status == TASK_OPEN,
+        Task.instance.status.is_in(list(RUNNING)),
+    )
+    total = await Task.count().where(where)
+    overdue = await Task.count().where(where & Task.due_at.is_not_null() & (Task.due_at < now))
+    rows = await (
+        Task.select(
+            Task.id,
+            Task.instance,
+            Task.instance.number.as_alias("number"),
+            Task.instance.title.as_alias("title"),
+            Task.instance.template_key.as_alias("template"),
+            Task.instance.department_id.as_alias("department_id"),
+            Task.assignee.name.as_alias("assignee"),
+            Task.node_id,
+            Task.title.as_alias("step"),
+            Task.created_at,
+            Task.due_at,
+        )
+        .where(where)
+        .order_by(Task.created_at)
+        .order_by(Task.id)
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    )
+    templates = await template_names(locale)
+    departments = await department_names(locale)
+    estimates = await completion_estimates()
+    items = [
+        MonitorRow(
+            task_id=r["id"],
+            instance_id=r["instance"],
+            number=r["number"],
+            title=r["title"],
+            template=r["template"],
+            template_name=templates.get(r["template"], r["template"]),
+            department=departments.get(r["department_id"], "") if r["department_id"] else "",
+            node_id=r["node_id"],
+            step=r["step"] or r["node_id"],
+            assignee=r["assignee"] or "",
+            waiting_since=r["created_at"],
+            waited_hours=insight.waited_hours(r["created_at"], now, calendar),
+            due_at=r["due_at"],
+            overdue=r["due_at"] is not None and r["due_at"] < now,
+            expected_at=insight.expected_completion(
+                r["created_at"], now, estimates.get((r["template"], r["node_id"])), calendar
+            ),
+        )
+        for r in rows
+    ]
+    return MonitorPage(
+        items=items,
+        total=total,
+        overdue=overdue,
+        page=page,
+        page_size=page_size,
+        by_template=await _groups(where, Task.instance.template_key, templates),
+        by_step=await _groups(where, Task.title, {}),
+        by_department=await _groups(where, Task.instance.department_id, departments),
+    )
+
+
+async def _groups(where: Any, column: Any, labels: Mapping[Any, str]) -> list[Group]:
+    rows = await Task.select(column.as_alias("key"), Count(alias="n")).where(where).group_by(column)
+    groups = [
+        Group(key=str(r["key"] or ""), label=labels.get(r["key"], str(r["key"] or "—")), count=r["n"])
+        for r in rows
+    ]
+    groups.sort(key=lambda g: (-g.count, g.label))
+    return groups
+
+
+# -- analytics --------------------------------------------------------------------------------
+
+
+async def analytics(
+    principal: Principal,
+    now: dt.datetime,
+    calendar: BusinessCalendar,
+    filters: Filters,
+    locale: str = "zh-CN",
+) -> Analytics:
+    """Per template and step: counts, working-hour medians and p90, rates, bottlenecks, weeks,
+    repeatedly sent-back requests and cost deviations, over the viewer's scope and filters.
+
+    Closed work is read from the rollup (what closed since the last periodic run is rolled up
+    first, up to `ON_DEMAND_ROLLUP` rows); requests in flight are read live."""
+    rolled = await roll_up(calendar, limit=ON_DEMAND_ROLLUP)
+    in_flight = await _in_flight(principal, filters, calendar, now)
+    # independent reads, each on its own pooled connection: the database runs them side by side
+    steps, per_template, weeks, repeated, costs, (templates, departments) = await asyncio.gather(
+        _step_figures(principal, filters, calendar),
+        _template_figures(principal, filters, calendar, in_flight),
+        _week_figures(principal, filters, calendar, now, in_flight),
+        _repeated(principal, filters, calendar, in_flight),
+        _costs(principal, filters, calendar, in_flight.records),
+        _names(locale),
+    )
+
+    def view(stats: insight.StepStats) -> StepView:
+        return StepView(template_name=templates.get(stats.template, stats.template), stats=stats)
+
+    return Analytics(
+        templates=per_template,
+        template_names=templates,
+        steps=[view(s) for s in steps],
+        bottlenecks=[view(s) for s in insight.bottlenecks(steps)],
+        weeks=weeks,
+        repeated=repeated,
+        costs=costs,
+        department_names=departments,
+        truncated=rolled.more,
+    )
+
+
+def _task_stat_clause(principal: Principal, filters: Filters, calendar: BusinessCalendar) -> Any:
+    clauses = [_stat_clause(principal, filters, calendar, TaskStat), TaskStat.working_hours.is_not_null()]
+    if filters.step:
+        clauses.append(TaskStat.node_id == filters.step)
+    return _where(*clauses)
+
+
+async def _step_figures(
+    principal: Principal, filters: Filters, calendar: BusinessCalendar
+) -> list[insight.StepStats]:
+    """`insight.step_stats` over the rollup's decided tasks, in the order the steps were first
+    reached. A step's title is its greatest one (titles rarely change between versions)."""
+    hours = TaskStat.working_hours
+    keys = [TaskStat.template_key, TaskStat.node_id]
+    postgres = on_postgres(TaskStat)
+    where = _task_stat_clause(principal, filters, calendar)
+    rows = await (
+        TaskStat.select(
+            *keys,
+            Count(alias="decided"),
+            Min(TaskStat.created_at, alias="first"),
+            Max(TaskStat.step, alias="step"),
+            Sum(TaskStat.has_due, alias="has_due"),
+            Sum(TaskStat.late, alias="late"),
+            Sum(TaskStat.returned, alias="returned"),
+            Sum(TaskStat.rejected, alias="rejected"),
+            *(percentile_columns(hours) if postgres else []),
+        )
+        .where(where)
+        .group_by(*keys)
+    )
+    python = {} if postgres else await hour_figures(TaskStat, keys, hours, where)
+    rows.sort(key=lambda r: (str(r["first"]), r["template_key"], r["node_id"]))
+    result = []
+    for r in rows:
+        key = (r["template_key"], r["node_id"])
+        mid, p90, _ = figures_of(r, r["decided"]) if postgres else python[key]
+        result.append(
+            insight.StepStats(
+                template=key[0],
+                node_id=key[1],
+                step=r["step"],
+                decided=r["decided"],
+                median_hours=mid,
+                p90_hours=p90,
+                return_rate=insight.rate(r["returned"], r["decided"]),
+                rejection_rate=insight.rate(r["rejected"], r["decided"]),
+                overdue_rate=insight.rate(r["late"], r["has_due"]),
+            )
+        )
+    return result
+
+
+async def _template_figures(
+    principal: Principal, filters: Filters, calendar: BusinessCalendar, in_flight: _InFlight
+) -> list[insight.TemplateStats]:
+    """`insight.template_stats`: closed requests from the rollup, those in flight as read live."""
+    where = _stat_clause(principal, filters, calendar, RequestStat)
+    grouped = await (
+        RequestStat.select(
+            RequestStat.template_key,
+            RequestStat.status,
+            Count(alias="n"),
+            Sum(RequestStat.overdue, alias="overdue"),
+            Sum(RequestStat.resubmissions, alias="resubmissions"),
+            QueryString("SUM(CASE WHEN {} > 0 THEN 1 ELSE 0 END)", RequestStat.returns, alias="returned"),
+        )
+        .where(where)
+        .group_by(RequestStat.template_key, RequestStat.status)
+    )
+    hours = await hour_figures(RequestStat, [RequestStat.template_key], RequestStat.working_hours, where)
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for g in grouped:
+        t = totals[g["template_key"]]
+        t["requests"] += g["n"]
+        t["finished"] += g["n"] if g["status"] in insight.FINISHED else 0
+        t["rejected"] += g["n"] if g["status"] == "rejected" else 0
+        t["returned"] += g["returned"] or 0
+        t["overdue"] += g["overdue"] or 0
+        t["resubmissions"] += g["resubmissions"] or 0
+    for r in in_flight.records:
+        t = totals[r.template]
+        t["requests"] += 1
+        t["returned"] += int(r.returns > 0)
+        t["overdue"] += int(r.instance_id in in_flight.overdue)
+        t["resubmissions"] += r.resubmissions
+    result = []
+    for template in sorted(totals):
+        t = totals[template]
+        mid, p90, _ = hours.get((template,), (None, None, 0))
+        result.append(
+            insight.TemplateStats(
+                template=template,
+                requests=t["requests"],
+                finished=t["finished"],
+                median_hours=mid,
+                p90_hours=p90,
+                return_rate=insight.rate(t["returned"], t["requests"]),
+                rejection_rate=insight.rate(t["rejected"], t["finished"]),
+                overdue_rate=insight.rate(t["overdue"], t["requests"]),
+                resubmissions=t["resubmissions"],
+            )
+        )
+    return result
+
+
+async def _week_figures(
+    principal: Principal, filters: Filters, calendar: BusinessCalendar, now: dt.datetime, in_flight: _InFlight
+) -> list[insight.WeekStats]:
+    """`insight.weekly_trends`, over the last `TREND_WEEKS` weeks unless a start date is chosen."""
+    first = (
+        None if filters.since is not None else _monday(now, calendar) - dt.timedelta(weeks=TREND_WEEKS - 1)
+    )
+    where = _stat_clause(principal, filters, calendar, RequestStat)
+    submitted: dict[dt.date, int] = defaultdict(int)
+    finished: dict[dt.date, int] = defaultdict(int)
+    rows = await (
+        RequestStat.select(RequestStat.submitted_week, Count(alias="n"))
+        .where(_where(where, RequestStat.submitted_week >= first if first else None))
+        .group_by(RequestStat.submitted_week)
+    )
+    for r in rows:
+        submitted[_day(r["submitted_week"])] += r["n"]
+    for request in in_flight.records:
+        week = _monday(request.submitted_at, calendar)
+        if first is None or week >= first:
+            submitted[week] += 1
+    rows = await (
+        RequestStat.select(RequestStat.closed_week, Count(alias="n"))
+        .where(
+            _where(
+                where,
+                RequestStat.working_hours.is_not_null(),
+                RequestStat.closed_week >= first if first else None,
+            )
+        )
+        .group_by(RequestStat.closed_week)
+    )
+    for r in rows:
+        finished[_day(r["closed_week"])] += r["n"]
+    task_where = _where(
+        _task_stat_clause(principal, filters, calendar), TaskStat.closed_week >= first if first else None
+    )
+    hours = {
+        _day(k[0]): v
+        for k, v in (
+            await hour_figures(TaskStat, [TaskStat.closed_week], TaskStat.working_hours, task_where)
+        ).items()
+    }
+    weeks = sorted(set(submitted) | set(finished) | set(hours))
+    return [
+        insight.WeekStats(
+            week=w,
+            submitted=submitted.get(w, 0),
+            finished=finished.get(w, 0),
+            median_task_hours=hours[w][0] if w in hours else None,
+        )
+        for w in weeks
+    ]
+
+
+def _monday(instant: dt.datetime, calendar: BusinessCalendar) -> dt.date:
+    day = calendar.local_date(instant)
+    return day - dt.timedelta(days=day.weekday())
+
+
+def _day(value: Any) -> dt.date:
+    """A date column's value (SQLite may hand back its ISO text)."""
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+async def _repeated(
+    principal: Principal, filters: Filters, calendar: BusinessCalendar, in_flight: _InFlight
+) -> list[insight.RepeatedRejection]:
+    """Requests sent back at least twice: the most sent back of the rollup and of those in flight."""
+    rows = await (
+        RequestStat.select(
+            RequestStat.instance_id,
+            RequestStat.number,
+            RequestStat.title,
+            RequestStat.template_key,
+            RequestStat.department_id,
+            RequestStat.status,
+            RequestStat.submitted_at,
+            RequestStat.returns,
+            RequestStat.rejections,
+        )
+        .where(
+            _where(
+                _stat_clause(principal, filters, calendar, RequestStat),
+                WhereRaw("request_stat.returns + request_stat.rejections >= 2"),
+            )
+        )
+        .order_by(OrderByRaw("request_stat.returns + request_stat.rejections"), ascending=False)
+        .order_by(RequestStat.number)
+        .limit(REPORT_LIMIT)
+    )
+    closed = [
+        RequestRecord(
+            instance_id=r["instance_id"],
+            number=r["number"],
+            title=r["title"],
+            template=r["template_key"],
+            department_id=r["department_id"],
+            status=r["status"],
+            submitted_at=r["submitted_at"],
+            returns=r["returns"],
+            rejections=r["rejections"],
+        )
+        for r in rows
+    ]
+    return insight.repeated_rejections(closed + in_flight.records)[:REPORT_LIMIT]
+
+
+# -- exports ----------------------------------------------------------------------------------
+
+
+def _hours(value: float | None) -> Cell:
+    return None if value is None else round(value, 2)
+
+
+async def export(
+    kind: str,
+    principal: Principal,
+    now: dt.datetime,
+    calendar: BusinessCalendar,
+    filters: Filters,
+    locale: str = "zh-CN",
+) -> Export:
+    """The rows of one export (`EXPORT_KINDS`), every text cell neutralised for spreadsheets."""
+    if kind == "requests":
+        return await _export_requests(principal, now, calendar, filters, locale)
+    if kind == "tasks":
+        return await _export_tasks(principal, now, calendar, filters, locale)
+    if kind == "records":
+        return await _export_records(principal, calendar, filters, locale)
+    if kind == "durations":
+        return await _export_durations(principal, now, calendar, filters, locale)
+    if kind == "costs":
+        return await _export_costs(principal, now, calendar, filters, locale)
+    raise ValueError(f"unknown export {kind!r}")
+
+
+async def _batches(
+    query: Callable[[], Any], where: Any, id_column: Any
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Rows of a fresh `query()` in id order, `EXPORT_BATCH` at a time (keyset pagination, flat
+    memory). A new query per batch: Piccolo's `where` adds to the query it is called on."""
+    last = 0
+    while True:
+        rows = await query().where(_and(where, id_column > last)).order_by(id_column).limit(EXPORT_BATCH)
+        if not rows:
+            return
+        yield rows
+        last = rows[-1]["id"]
+        if len(rows) < EXPORT_BATCH:
+            return
+
+
+def _labels(locale: str, zh: Sequence[str], en: Sequence[str]) -> list[str]:
+    return list(en if locale == "en" else zh)
+
+
+async def _export_requests(
+    principal: Principal, now: dt.datetime, calendar: BusinessCalendar, filters: Filters, locale: str
+) -> Export:
+    templates = await template_names(locale)
+    departments = await department_names(locale)
+    fields = await _template_fields(filters.template, locale)
+    header = _labels(
+        locale,
+        [
+            "编号",
+            "标题",
+            "流程",
+            "部门",
+            "申请人",
+            "状态",
+            "当前步骤",
+            "提交时间",
+            "结束时间",
+            "耗时(工作小时)",
+        ],
+        [
+            "Number",
+            "Title",
+            "Process",
+            "Department",
+            "Applicant",
+            "Status",
+            "Current step",
+            "Submitted",
+            "Closed",
+            "Working hours",
+        ],
+    ) + [label for _, label in fields]
+    tz = calendar.timezone
+
+    def query() -> Any:
+        return Instance.select(
+            Instance.id,
+            Instance.number,
+            Instance.title,
+            Instance.template_key,
+            Instance.department_id,
+            Instance.initiator,
+            Instance.initiator.name.as_alias("initiator_name"),
+            Instance.status,
+            Instance.current_step,
+            Instance.submitted_at,
+            Instance.closed_at,
+            Instance.data,
+            Instance.template_version,
+            Instance.template_version.published_at.as_alias("published_at"),
+        ).output(load_json=True)
+
+    where = _instance_clause(principal, filters, calendar, Instance)
+
+    async def rows() -> AsyncIterator[list[Cell]]:
+        async for batch in _batches(query, where, Instance.id):
+            for r in batch:
+                took = (
+                    calendar.working_hours_between(r["submitted_at"], r["closed_at"])
+                    if r["closed_at"] and r["submitted_at"]
+                    else None
+                )
+                values: list[Any] = [
+                    r["number"],
+                    r["title"],
+                    templates.get(r["template_key"], r["template_key"]),
+                    departments.get(r["department_id"], "") if r["department_id"] else "",
+                    r["initiator_name"],
+                    status_label(r["status"], locale),
+                    r["current_step"],
+                    r["submitted_at"],
+                    r["closed_at"],
+                    _hours(took),
+                ]
+                if fields:
+                    data = await _visible_data(principal, r)
+                    values += [_field_value(data.get(key)) for key, _ in fields]
+                yield [cell(v, tz) for v in values]
+
+    return Export(header=header, rows=rows())
+
+
+async def _template_fields(key: str | None, locale: str) -> list[tuple[str, str]]:
+    """(key, label) of the scalar form fields of a template's newest published version (older
+    requests show what they have of them); none without a template."""
+    if not key:
+        return []
+    row = await (
+        TemplateVersion.select(TemplateVersion.id, TemplateVersion.published_at)
+        .where(TemplateVersion.template.key == key)
+        .order_by(TemplateVersion.version, ascending=False)
+        .first()
+    )
+    if row is None:
+        return []
+    found = await definition(row["id"], row["published_at"])
+    skipped = (m.DetailTableField, m.AttachmentField)
+    return [(f.key, f.label.get(locale)) for f in m.value_fields(found.schema) if not isinstance(f, skipped)]
+
+
+def _field_value(value: Any) -> Any:
+    if isinstance(value, list | dict):
+        return msgspec.json.encode(value).decode()
+    return value
+
+
+async def _export_tasks(
+    principal: Principal, now: dt.datetime, calendar: BusinessCalendar, filters: Filters, locale: str
+) -> Export:
+    templates = await template_names(locale)
+    header = _labels(
+        locale,
+        [
+            "编号",
+            "流程",
+            "步骤",
+            "处理人",
+            "状态",
+            "结果",
+            "创建时间",
+            "截止时间",
+            "处理时间",
+            "耗时(工作小时)",
+            "超时",
+        ],
+        [
+            "Number",
+            "Process",
+            "Step",
+            "Assignee",
+            "Status",
+            "Outcome",
+            "Created",
+            "Due",
+            "Closed",
+            "Working hours",
+            "Overdue",
+        ],
+    )
+    tz = calendar.timezone
+
+    def query() -> Any:
+        return Task.select(
+            Task.id,
+            Task.instance.number.as_alias("number"),
+            Task.instance.template_key.as_alias("template"),
+            Task.title,
+            Task.node_id,
+            Task.assignee.name.as_alias("assignee"),
+            Task.status,
+            Task.outcome,
+            Task.created_at,
+            Task.due_at,
+            Task.closed_at,
+        )
+
+    where = _task_clause(principal, filters, calendar, now)
+
+    async def rows() -> AsyncIterator[list[Cell]]:
+        async for batch in _batches(query, where, Task.id):
+            for r in batch:
+                record = TaskRecord(
+                    instance_id=0,
+                    template=r["template"],
+                    node_id=r["node_id"],
+                    step=r["title"],
+                    created_at=r["created_at"],
+                    closed_at=r["closed_at"],
+                    due_at=r["due_at"],
+                    outcome=r["outcome"],
+                )
+                values: list[Any] = [
+                    r["number"],
+                    templates.get(r["template"], r["template"]),
+                    r["title"] or r["node_id"],
+                    r["assignee"],
+                    r["status"],
+                    r["outcome"] or "",
+                    r["created_at"],
+                    r["due_at"],
+                    r["closed_at"],
+                    _hours(insight.task_hours(record, calendar)),
+                    "Y" if insight.is_overdue(record, now) else "",
+                ]
+                yield [cell(v, tz) for v in values]
+
+    return Export(header=header, rows=rows())
+
+
+RECORD_KINDS = ("progress", "summary", "change_request", "comment")
+"""Event-log entries exported as execution records."""
+
+
+async def _export_records(
+    principal: Principal, calendar: BusinessCalendar, filters: Filters, locale: str
+) -> Export:
+    templates = await template_names(locale)
+    header = _labels(
+        locale,
+        ["编号", "流程", "时间", "记录人", "类型", "步骤", "结果", "说明", "实际花费"],
+        ["Number", "Process", "At", "By", "Kind", "Step", "Result", "Note", "Actual spend"],
+    )
+    tz = calendar.timezone
+
+    def query() -> Any:
+        return InstanceEvent.select(
+            InstanceEvent.id,
+            InstanceEvent.instance.number.as_alias("number"),
+            InstanceEvent.instance.template_key.as_alias("template"),
+            InstanceEvent.at,
+            InstanceEvent.actor_id,
+            InstanceEvent.kind,
+            InstanceEvent.node_id,
+            InstanceEvent.data,
+        ).output(load_json=True)
+
+    where = _and(
+        _instance_clause(principal, filters, calendar, InstanceEvent.instance),
+        InstanceEvent.kind.is_in(list(RECORD_KINDS)),
+    )
+
+    async def rows() -> AsyncIterator[list[Cell]]:
+        async for batch in _batches(query, where, InstanceEvent.id):
+            names = await _person_names(r["actor_id"] for r in batch)
+            for r in batch:
+                data = r["data"] or {}
+                note = data.get("note") or data.get("text") or data.get("reason") or data.get("results") or ""
+                values: list[Any] = [
+                    r["number"],
+                    templates.get(r["template"], r["template"]),
+                    r["at"],
+                    names.get(r["actor_id"], ""),
+                    r["kind"],
+                    r["node_id"] or "",
+                    data.get("result", ""),
+                    note,
+                    _decimal(data.get("actual_spend")),
+                ]
+                yield [cell(v, tz) for v in values]
+
+    return Export(header=header, rows=rows())
+
+
+async def _person_names(ids: Iterable[int | None]) -> dict[int, str]:
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    rows = await Person.select(Person.id, Person.name).where(Person.id.is_in(wanted))
+    return {r["id"]: r["name"] for r in rows}
+
+
+async def _export_durations(
+    principal: Principal, now: dt.datetime, calendar: BusinessCalendar, filters: Filters, locale: str
+) -> Export:
+    found = await analytics(principal, now, calendar, filters, locale)
+    header = _labels(
+        locale,
+        ["流程", "步骤", "已处理", "中位耗时(工作小时)", "P90耗时(工作小时)", "退回率", "驳回率", "超时率"],
+        [
+            "Process",
+            "Step",
+            "Decided",
+            "Median working hours",
+            "P90 working hours",
+            "Return rate",
+            "Rejection rate",
+            "Overdue rate",
+        ],
+    )
+    tz = calendar.timezone
+
+    async def rows() -> AsyncIterator[list[Cell]]:
+        for view in found.steps:
+            s = view.stats
+            values: list[Any] = [
+                view.template_name,
+                s.step,
+                s.decided,
+                s.median_hours,
+                s.p90_hours,
+                s.return_rate,
+                s.rejection_rate,
+                s.overdue_rate,
+            ]
+            yield [cell(v, tz) for v in values]
+
+    return Export(header=header, rows=rows())
+
+
+async def _export_costs(
+    principal: Principal, now: dt.datetime, calendar: BusinessCalendar, filters: Filters, locale: str
+) -> Export:
+    await roll_up(calendar, limit=ON_DEMAND_ROLLUP)
+    in_flight = await _in_flight(principal, filters, calendar, now)
+    costs = await _costs(principal, filters, calendar, in_flight.records, limit=None)
+    templates = await template_names(locale)
+    departments = await department_names(locale)
+    header = _labels(
+        locale,
+        ["编号", "标题", "流程", "部门", "预算", "实际花费", "偏差", "偏差率"],
+        [
+            "Number",
+            "Title",
+            "Process",
+            "Department",
+            "Budget",
+            "Actual spend",
+            "Deviation",
+            "Deviation ratio",
+        ],
+    )
+    tz = calendar.timezone
+
+    async def rows() -> AsyncIterator[list[Cell]]:
+        for c in costs:
+            values: list[Any] = [
+                c.number,
+                c.title,
+                templates.get(c.template, c.template),
+                departments.get(c.department_id, "") if c.department_id else "",
+                c.budget,
+                c.actual,
+                c.deviation,
+                c.ratio,
+            ]
+            yield [cell(v, tz) for v in values]
+
+    return Export(header=header, rows=rows())
