@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import msgspec
 from litestar import get, patch, post
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody, QueryParameter
-from litestar.response import Template
+from litestar.response import Stream, Template
 
-from storage import audit
+from runtime.insight.cells import BOM, CsvLine, cell
+from storage import audit, audit_search
 from storage.access import Permission, Principal, scope_filter
+from storage.audit_search import AuditFilter
 from storage.database import icontains, write_transaction
 from storage.org import (
     DepartmentDraft,
@@ -123,19 +128,91 @@ async def org_page(request: AnyRequest, q: Search = "", page: PageNo = 1) -> Tem
     )
 
 
-@get("/admin/audit", opt=needs(Permission.AUDIT_VIEW))
-async def audit_page(request: AnyRequest, page: PageNo = 1) -> Template:
-    rows = (
-        await AuditEntry.select()
-        .order_by(AuditEntry.id, ascending=False)
-        .limit(PAGE_SIZE)
-        .offset((page - 1) * PAGE_SIZE)
-        .output(load_json=True)
+AuditDay = Annotated[date | None, QueryParameter(required=False)]
+
+
+def _audit_filter(who: str, action: str, target: str, since: date | None, until: date | None) -> AuditFilter:
+    if since and until and since > until:
+        raise ClientException(detail="since: the first day comes after the last", status_code=400)
+    return AuditFilter(
+        who=who.strip(), action=action.strip(), target=target.strip(), since=since, until=until
     )
-    total = await AuditEntry.count()
+
+
+@get("/admin/audit", opt=needs(Permission.AUDIT_VIEW))
+async def audit_page(
+    request: AnyRequest,
+    page: PageNo = 1,
+    who: Search = "",
+    action: Search = "",
+    target: Search = "",
+    since: AuditDay = None,
+    until: AuditDay = None,
+) -> Template:
+    """The audit trail, newest first, filtered by person, action, target and days (UTC)."""
+    selected = _audit_filter(who, action, target, since, until)
+    rows, total = await audit_search.search(selected, page=page, page_size=PAGE_SIZE)
+    query = urlencode({k: v for k, v in msgspec.structs.asdict(selected).items() if v})
     return Template(
         "admin/audit.html",
-        context={"section": "admin", "entries": rows, "page": page, "pages": max(1, -(-total // PAGE_SIZE))},
+        context={
+            "section": "admin",
+            "entries": rows,
+            "page": page,
+            "pages": max(1, -(-total // PAGE_SIZE)),
+            "total": total,
+            "filter": selected,
+            "query": query,
+        },
+    )
+
+
+@get("/admin/audit/export.csv", opt=needs(Permission.AUDIT_VIEW))
+async def audit_export(
+    request: AnyRequest,
+    who: Search = "",
+    action: Search = "",
+    target: Search = "",
+    since: AuditDay = None,
+    until: AuditDay = None,
+) -> Stream:
+    """The filtered trail as CSV, streamed in batches; formula-like text opens as text."""
+    selected = _audit_filter(who, action, target, since, until)
+    async with write_transaction(AuditEntry._meta.db):
+        await audit.record(
+            "audit.exported",
+            actor_of(request),
+            target_type="audit",
+            after=msgspec.structs.asdict(selected) | {"since": str(since or ""), "until": str(until or "")},
+        )
+
+    async def lines() -> AsyncIterator[str]:
+        line = CsvLine()
+        yield BOM + line(
+            ["id", "at (UTC)", "who", "action", "target type", "target id", "ip", "request id", "hash"]
+        )
+        async for batch in audit_search.stream(selected):
+            for entry in batch:
+                yield line(
+                    cell(value, UTC)
+                    for value in (
+                        entry["id"],
+                        entry["at"],
+                        entry["actor_name"],
+                        entry["action"],
+                        entry["target_type"],
+                        entry["target_id"],
+                        entry["ip"],
+                        entry["request_id"],
+                        entry["hash"],
+                    )
+                )
+
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
+    return Stream(
+        lines(),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="audit-{stamp}.csv"'},
     )
 
 
@@ -254,20 +331,25 @@ async def _save_person(request: AnyRequest, data: PersonIn) -> dict[str, Any]:
 
 
 @get("/api/v1/audit", opt=needs(Permission.AUDIT_VIEW))
-async def list_audit(page: PageNo = 1, action: Search = "") -> Page:
-    query = AuditEntry.select().order_by(AuditEntry.id, ascending=False)
-    count = AuditEntry.count()
-    if action:
-        query = query.where(AuditEntry.action == action)
-        count = count.where(AuditEntry.action == action)
-    rows = await query.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE).output(load_json=True)
+async def list_audit(
+    page: PageNo = 1,
+    who: Search = "",
+    action: Search = "",
+    target: Search = "",
+    since: AuditDay = None,
+    until: AuditDay = None,
+) -> Page:
+    """Audit entries, newest first; `action` ending in "." matches every action under it."""
+    selected = _audit_filter(who, action, target, since, until)
+    rows, total = await audit_search.search(selected, page=page, page_size=PAGE_SIZE)
     items = [{**r, "at": r["at"].isoformat()} for r in rows]
-    return Page(items=items, total=await count, page=page, page_size=PAGE_SIZE)
+    return Page(items=items, total=total, page=page, page_size=PAGE_SIZE)
 
 
 ROUTES = [
     org_page,
     audit_page,
+    audit_export,
     audit_verify_fragment,
     me,
     list_people,
