@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+import msgspec
 from litestar import Request
 from litestar.exceptions import NotFoundException
 
@@ -18,6 +21,7 @@ from forms import (
     compile_form,
     load_schema,
 )
+from forms.expressions import Expression, ExpressionSyntaxError
 from forms.model import ComputedField, DetailTableField, is_layout
 from storage.access import Principal
 from storage.tables import Department, Person
@@ -44,9 +48,14 @@ async def posted_data(request: Request[Any, Any, Any], version: PublishedVersion
 
 
 def schema_of(version: PublishedVersion) -> FormSchema:
-    import msgspec
+    return _schema(msgspec.json.encode(version.form))
 
-    return load_schema(msgspec.json.encode(version.form))
+
+@functools.lru_cache(maxsize=64)
+def _schema(stored: bytes) -> FormSchema:
+    """Schemas are decoded once per stored text: a form is read on every change of every input,
+    and the same (frozen) schema object lets `compile_form` find its cached validator at once."""
+    return load_schema(stored)
 
 
 def compiled(version: PublishedVersion) -> tuple[FormSchema, CompiledForm]:
@@ -111,3 +120,50 @@ def shown_values(schema: FormSchema, posted: dict[str, Any], result: ValidationR
 
 def visibility(result: ValidationResult) -> dict[str, dict[str, bool]]:
     return {path: {"visible": False} for path in result.hidden}
+
+
+_CELL = re.compile(r"^([a-z][a-z0-9_]*)\[(\d{1,5})\]\.[a-z][a-z0-9_]*$")
+_INPUT = re.compile(r"^([a-z][a-z0-9_]*)(\.(start|end))?$")
+
+
+class Evaluation(NamedTuple):
+    """What the answer to a change holds besides computed fields, totals and visibility.
+
+    `words`: the money fields whose amount in words is sent (None: every one). `rows`: per
+    detail table with computed columns, the rows whose computed cells are sent (None: all)."""
+
+    words: frozenset[str] | None
+    rows: dict[str, frozenset[int] | None]
+
+
+def evaluation_scope(schema: FormSchema, changed: str) -> Evaluation:
+    """What a change of input `changed` (its name; "" when unknown, as after adding or removing
+    a row) can alter. A cell changes only its own row's computed cells when the table's formulas
+    read nothing but `row`; a field's amount in words follows that field alone."""
+    cell = _CELL.match(changed)
+    field = _INPUT.match(changed)
+    words: frozenset[str] | None = None
+    if cell:
+        words = frozenset()
+    elif field and any(f.key == field.group(1) for f in schema.fields):
+        words = frozenset({field.group(1)})
+    rows: dict[str, frozenset[int] | None] = {}
+    for table in schema.fields:
+        if not isinstance(table, DetailTableField):
+            continue
+        formulas = tuple(c.formula for c in table.columns if isinstance(c, ComputedField))
+        if not formulas:
+            continue
+        if cell and _reads_only_its_row(formulas):
+            rows[table.key] = frozenset({int(cell.group(2))}) if cell.group(1) == table.key else frozenset()
+        else:
+            rows[table.key] = None
+    return Evaluation(words=words, rows=rows)
+
+
+@functools.lru_cache(maxsize=1024)
+def _reads_only_its_row(formulas: tuple[str, ...]) -> bool:
+    try:
+        return all(Expression(source).names <= {"row"} for source in formulas)
+    except ExpressionSyntaxError:
+        return False

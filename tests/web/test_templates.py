@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tests.web.session import Client, csrf_from
@@ -154,3 +155,52 @@ async def test_evaluate_recomputes_words_and_totals_on_the_server(client: Client
     assert "壹佰万元零壹角" in response.text
     assert "150,000.50" in response.text
     assert '"urgent_reason"' in response.text, "the urgent reason stays hidden while urgent is off"
+
+
+async def test_a_change_in_one_row_answers_only_that_rows_cells_and_the_totals(
+    client: Client, login: Any
+) -> None:
+    await login("e1001")
+    page = await client.get("/process-center/fixed-asset-request", headers={"accept": "text/html"})
+    data = {"_csrf_token": csrf_from(page.text)}
+    for row in range(3):
+        data |= {f"assets[{row}].asset_name": "笔记本", f"assets[{row}].quantity": "2"}
+        data[f"assets[{row}].unit_price"] = "100"
+    data["assets[1].unit_price"] = "250"
+
+    async def evaluate(changed: str | None) -> str:
+        headers = {"hx-request": "true"} | ({"x-formflow-changed": changed} if changed else {})
+        response = await client.post(
+            "/process-center/fixed-asset-request/evaluate", data=data, headers=headers
+        )
+        assert response.status_code == 200
+        return response.text
+
+    one_row = await evaluate("assets[1].unit_price")
+    assert re.findall(r'id="(f-assets-\d-subtotal)"', one_row) == ["f-assets-1-subtotal"]
+    assert ">500.00<" in one_row and "900.00" in one_row, "the row's subtotal and the total"
+    every_row = await evaluate(None)  # after a row was added or removed nothing is assumed
+    assert re.findall(r'id="(f-assets-\d-subtotal)"', every_row) == [
+        "f-assets-0-subtotal",
+        "f-assets-1-subtotal",
+        "f-assets-2-subtotal",
+    ]
+    assert "900.00" in every_row
+
+
+async def test_a_money_field_answers_its_own_amount_in_words(client: Client, login: Any) -> None:
+    await login("e1001")
+    page = await client.get("/process-center/marketing-activity", headers={"accept": "text/html"})
+    data = {"_csrf_token": csrf_from(page.text), "budget": "1000000.10", "budget_lines[0].amount": "80000"}
+    in_a_row = await client.post(
+        "/process-center/marketing-activity/evaluate",
+        data=data,
+        headers={"hx-request": "true", "x-formflow-changed": "budget_lines[0].amount"},
+    )
+    assert "80,000.00" in in_a_row.text and "壹佰万元零壹角" not in in_a_row.text
+    budget = await client.post(
+        "/process-center/marketing-activity/evaluate",
+        data=data,
+        headers={"hx-request": "true", "x-formflow-changed": "budget"},
+    )
+    assert "壹佰万元零壹角" in budget.text

@@ -19,6 +19,7 @@ from web.context import AnyRequest, principal_of
 from web.form_pages import (
     compiled,
     directory,
+    evaluation_scope,
     posted_data,
     published_version,
     shown_values,
@@ -30,6 +31,7 @@ from web.i18n import current_locale
 TemplateKey = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
 Search = Annotated[str, QueryParameter(max_length=100)]
 MAX_FORM_BYTES = 2 * 1024 * 1024
+CHANGED_HEADER = "X-Formflow-Changed"
 
 
 class TemplateOut(msgspec.Struct, kw_only=True):
@@ -202,16 +204,22 @@ async def check_form(request: AnyRequest, key: FromPath[str]) -> Template:
 
 @post("/process-center/{key:str}/evaluate", opt=needs(Permission.PROCESS_START), status_code=200)
 async def evaluate_form(request: AnyRequest, key: FromPath[str]) -> Template:
-    """After a change: recomputed values, totals, amounts in words and which fields show."""
+    """After a change: recomputed values, totals, amounts in words and which fields show.
+
+    The page names the input that changed (`X-Formflow-Changed`); the answer then holds only
+    what that change can alter, so one cell of a long detail table answers a few elements."""
     version, posted = await _posted(request, key)
     schema, form = compiled(version)
     result = form.validate(posted, validation_context(principal_of(request)), mode="draft")
+    scope = evaluation_scope(schema, request.headers.get(CHANGED_HEADER, "")[:200])
     return Template(
         "templates/_evaluate.html",
         context={
             "schema": schema,
             "values": shown_values(schema, posted, result),
             "hidden": set(result.hidden),
+            "words": scope.words,
+            "rows": scope.rows,
         },
     )
 

@@ -28,19 +28,21 @@
   }
 
   // Detail tables: add and remove rows; names carry the row index.
-  function renumber(table) {
+  function numberRow(table, row, index) {
     const path = table.dataset.table;
     const pattern = new RegExp("^" + path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&") + "\\[(\\d+|__index__)\\]");
-    table.querySelectorAll("tbody [data-row]").forEach(function (row, index) {
-      const number = row.querySelector(".row-no");
-      if (number) number.textContent = String(index + 1);
-      row.querySelectorAll("[name]").forEach(function (el) {
-        el.name = el.name.replace(pattern, path + "[" + index + "]");
-      });
-      row.querySelectorAll("[data-path]").forEach(function (el) {
-        el.dataset.path = el.dataset.path.replace(pattern, path + "[" + index + "]");
-      });
+    const number = row.querySelector(".row-no");
+    if (number) number.textContent = String(index + 1);
+    row.querySelectorAll("[name]").forEach(function (el) {
+      el.name = el.name.replace(pattern, path + "[" + index + "]");
     });
+    row.querySelectorAll("[data-path]").forEach(function (el) {
+      el.dataset.path = el.dataset.path.replace(pattern, path + "[" + index + "]");
+    });
+  }
+
+  function renumber(table) {
+    table.querySelectorAll("tbody [data-row]").forEach(function (row, index) { numberRow(table, row, index); });
   }
 
   function fixIds(root, table) {
@@ -61,7 +63,7 @@
       const row = template.content.firstElementChild.cloneNode(true);
       fixIds(row, table);
       body.appendChild(row);
-      renumber(table);
+      numberRow(table, row, body.querySelectorAll(":scope > [data-row]").length - 1); // the rows above keep theirs
       const first = row.querySelector("input, select, textarea");
       if (first) first.focus();
       changed(add.closest("form"));
@@ -92,6 +94,16 @@
   }
   document.addEventListener("htmx:oobAfterSwap", function (event) {
     if (event.detail && event.detail.target && event.detail.target.id === "form-state") applyState();
+  });
+
+  // Re-evaluation after a change names the input that changed, so the server answers only the
+  // cells, totals and words that input can alter (not every row of a long detail table).
+  document.addEventListener("htmx:configRequest", function (event) {
+    const detail = event.detail;
+    if (!detail || !/\/evaluate$/.test(detail.path || "")) return;
+    const source = detail.triggeringEvent && detail.triggeringEvent.target;
+    const name = source && !(source instanceof HTMLFormElement) ? source.getAttribute("name") : "";
+    if (name) detail.headers["X-Formflow-Changed"] = name;
   });
 
   // Uploads: each file goes to /api/v1/attachments with a progress bar; the hidden input
@@ -134,7 +146,10 @@
     widget.querySelector("[data-upload-list]").appendChild(li);
     const data = new FormData();
     data.append("file", file, file.name);
+    const form = widget.closest("form");
+    uploading(form, +1);
     const xhr = new XMLHttpRequest();
+    xhr.addEventListener("loadend", function () { uploading(form, -1); });
     xhr.open("POST", "/api/v1/attachments");
     xhr.setRequestHeader("x-csrftoken", csrfToken());
     xhr.upload.addEventListener("progress", function (e) {
@@ -163,6 +178,45 @@
     });
     xhr.send(data);
   }
+
+  function uploading(form, delta) {
+    if (!form) return;
+    const count = Math.max(0, Number(form.dataset.uploading || 0) + delta);
+    form.dataset.uploading = String(count);
+    if (count === 0) {
+      const note = form.querySelector("[data-uploading-note]");
+      if (note) note.remove();
+    }
+  }
+
+  // A form posts once: a second click while the first is on its way, or a click while files
+  // are still uploading (they would be missing from the request), is held back with a note.
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || event.defaultPrevented) return; // htmx sends it
+    if (Number(form.dataset.uploading || 0) > 0) {
+      event.preventDefault();
+      if (!form.querySelector("[data-uploading-note]")) {
+        const note = document.createElement("p");
+        note.className = "alert warn";
+        note.setAttribute("role", "alert");
+        note.dataset.uploadingNote = "";
+        const widget = form.querySelector("[data-upload]");
+        note.textContent = (widget && widget.dataset.uploadingMessage) || "Files are still uploading.";
+        const actions = form.querySelector(".form-actions") || form;
+        actions.prepend(note);
+      }
+      return;
+    }
+    if (form.dataset.submitting) {
+      event.preventDefault();
+      return;
+    }
+    form.dataset.submitting = "1";
+  });
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form[data-submitting]").forEach(function (form) { delete form.dataset.submitting; });
+  });
 
   document.addEventListener("change", function (event) {
     const input = event.target;
