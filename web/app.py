@@ -28,11 +28,16 @@ from web.routes import (
     admin,
     attachments,
     auth,
+    designer,
     flow_designer,
     health,
+    insight,
     instances,
     pages,
+    plugin_calls,
     profile,
+    reviews,
+    suggestions,
     templates,
     work,
 )
@@ -60,12 +65,13 @@ def _open_automatic_options(app: Litestar) -> None:
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     configure_logging(settings.log_level, settings.log_json)
+    background.configure_plugins(settings)
     csrf = CSRFConfig(
         secret=secret_key(settings),
         cookie_secure=not settings.dev,
         cookie_samesite="lax",
         header_name=CSRF_HEADER,
-        exclude=["/api/v1/auth/token", "/health", "/metrics"],
+        exclude=["/api/v1/auth/token", "/health", "/metrics", plugin_calls.PATH],
     )
     store = object_store(settings)
     readiness: dict[str, Callable[[], Awaitable[Any]]] = background.readiness_probes(store)
@@ -81,11 +87,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *pages.ROUTES,
             *profile.ROUTES,
             *admin.ROUTES,
+            *reviews.ROUTES,
+            *suggestions.ROUTES,
             *attachments.ROUTES,
             *templates.ROUTES,
             *instances.ROUTES,
             *work.ROUTES,
+            *insight.ROUTES,
+            *designer.ROUTES,
             *flow_designer.ROUTES,
+            *plugin_calls.ROUTES,
             *health.ROUTES,
             static,
         ],

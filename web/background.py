@@ -17,19 +17,24 @@ import anyio
 import dramatiq
 from litestar import Litestar
 
+from plugins import DeliverySettings, SmtpSettings, configure_delivery
 from runtime.actors import broker_sender, register_actors
 from runtime.broker import configure_broker, ping
 from runtime.relay import relay_outbox
 from runtime.scheduler import PeriodicJob, Scheduler
+from runtime.service.insight_rollup import refresh_estimates, roll_up
+from runtime.service.pipeline import CALENDAR
 from runtime.service.timers import fire_due_timers
 from storage.attachments import purge_unreferenced
-from storage.database import is_postgres_url
+from storage.database import hold_open, is_postgres_url, release
 from storage.objects import ObjectStore, ObjectStoreError
 from storage.tables import Person
 from web.auth.sessions import purge_expired_sessions
-from web.settings import Settings
+from web.settings import Settings, plugin_secrets
 
 log = logging.getLogger("formflow.background")
+ROLLUP_PER_RUN = 50_000
+"""Closed tasks (and requests) one insight-rollup run reads; a backlog is caught up run by run."""
 
 
 def start_broker(settings: Settings) -> dramatiq.Broker:
@@ -37,6 +42,25 @@ def start_broker(settings: Settings) -> dramatiq.Broker:
     broker = configure_broker(settings.broker_url)
     register_actors(broker)
     return broker
+
+
+def configure_plugins(settings: Settings) -> None:
+    """Give step plugins' side effects (webhooks, e-mail, robots, callbacks) their secrets, mail
+    server and public URL: call at start-up in every process that serves or works."""
+    smtp = None
+    if settings.smtp_host:
+        smtp = SmtpSettings(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.smtp_sender,
+            username=settings.smtp_user,
+            password=settings.smtp_password,
+            starttls=settings.smtp_security == "starttls",
+            ssl=settings.smtp_security == "ssl",
+        )
+    configure_delivery(
+        DeliverySettings(secrets=plugin_secrets(settings), smtp=smtp, public_url=settings.base_url)
+    )
 
 
 def periodic_jobs(broker: dramatiq.Broker, store: ObjectStore) -> list[PeriodicJob]:
@@ -55,11 +79,16 @@ def periodic_jobs(broker: dramatiq.Broker, store: ObjectStore) -> list[PeriodicJ
     async def uploads(now: datetime) -> None:
         await purge_unreferenced(store, now)
 
+    async def insight_rollup(now: datetime) -> None:
+        await roll_up(CALENDAR, limit=ROLLUP_PER_RUN)
+        await refresh_estimates(now, CALENDAR)
+
     return [
         PeriodicJob(name="fire-due-timers", every_seconds=5, run=timers),
         PeriodicJob(name="relay-outbox", every_seconds=1, run=outbox),
         PeriodicJob(name="purge-expired-sessions", every_seconds=600, run=sessions),
         PeriodicJob(name="purge-unreferenced-uploads", every_seconds=3600, run=uploads),
+        PeriodicJob(name="insight-rollup", every_seconds=60, run=insight_rollup),
     ]
 
 
@@ -74,6 +103,8 @@ async def on_startup(app: Litestar) -> None:
     settings: Settings = app.state.settings
     if _pooled(settings):
         await Person._meta.db.start_connection_pool(min_size=1, max_size=settings.database_pool_size)
+    elif settings.database_pool_size > 0:
+        hold_open(Person._meta.db)  # SQLite: no checkpoint at the end of every transaction
     await _prepare_storage(app.state.object_store)
     broker = start_broker(settings)
     if not settings.runs_worker_in_process:
@@ -96,6 +127,8 @@ async def on_shutdown(app: Litestar) -> None:
         await anyio.to_thread.run_sync(lambda: worker.stop(timeout=5000))
     if _pooled(app.state.settings):
         await Person._meta.db.close_connection_pool()
+    else:
+        release(Person._meta.db)
 
 
 async def _prepare_storage(store: ObjectStore) -> None:
