@@ -13,6 +13,12 @@ categories, so conditions inside rows are usually memo hits.
 Values reach CEL as: Decimal -> double, date -> timestamp at midnight UTC, datetime ->
 timestamp, lists and dicts element-wise. An evaluation that fails (a null operand, a type
 mismatch) yields `FAILED`; callers treat that as "condition not established".
+
+CEL has no loops, but comprehensions nest and a few library functions build values from their
+arguments; both are bounded so that no expression runs long or grows huge: comprehensions nest
+at most `MAX_COMPREHENSION_DEPTH` deep (refused when the expression compiles), `lists.range`
+builds at most `MAX_LIST_ITEMS` items and text built by `replace`, `join` and `base64.encode`
+has at most `MAX_TEXT_CHARS` characters (beyond that the evaluation fails).
 """
 
 from __future__ import annotations
@@ -48,6 +54,13 @@ _MACRO_VARIABLE = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*
 _MEMBER = re.compile(r"\b([A-Za-z_]\w*)\s*\.\s*([A-Za-z_]\w*)\b(?!\s*\()")
 _NAME = re.compile(r"(?<![.\w])([A-Za-z_]\w*)\b")
 _MEMO_LIMIT = 4_096
+_COMPREHENSION = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(")
+MAX_COMPREHENSION_DEPTH: Final = 2
+"""Comprehensions inside comprehensions: two deep over 5,000-row tables is 25 million steps."""
+MAX_LIST_ITEMS: Final = 10_000
+"""Largest list `lists.range` builds."""
+MAX_TEXT_CHARS: Final = 1_000_000
+"""Longest text `replace`, `join` and `base64.encode` build."""
 
 
 class _Failed:
@@ -67,7 +80,64 @@ _MISSING: Final = object()
 
 
 class ExpressionSyntaxError(ValueError):
-    """The CEL source does not parse; the message is the parser's."""
+    """The CEL source does not parse (the message is the parser's) or nests comprehensions too deep."""
+
+
+class _TooLarge(ValueError):
+    """A library function was asked to build a value over its bound; the evaluation fails."""
+
+
+def _range(n: int) -> list[int]:
+    if n > MAX_LIST_ITEMS:
+        raise _TooLarge(f"lists.range({n}): at most {MAX_LIST_ITEMS} items")
+    return list(range(n))
+
+
+def _replace(s: str, old: str, new: str, limit: int = -1) -> str:
+    count = s.count(old) if old else len(s) + 1
+    if limit >= 0:
+        count = min(count, limit)
+    if len(s) + count * (len(new) - len(old)) > MAX_TEXT_CHARS:
+        raise _TooLarge(f"replace: the text would exceed {MAX_TEXT_CHARS} characters")
+    return s.replace(old, new) if limit < 0 else s.replace(old, new, limit)
+
+
+def _join(items: list[Any], sep: str = "") -> str:
+    size = sum(len(item) if isinstance(item, str) else 0 for item in items) + len(sep) * len(items)
+    if size > MAX_TEXT_CHARS:
+        raise _TooLarge(f"join: the text would exceed {MAX_TEXT_CHARS} characters")
+    return sep.join(items)
+
+
+def _base64_encode(data: bytes | str) -> str:
+    size = len(data.encode()) if isinstance(data, str) else len(data)
+    if (size + 2) // 3 * 4 > MAX_TEXT_CHARS:
+        raise _TooLarge(f"base64.encode: the text would exceed {MAX_TEXT_CHARS} characters")
+    encode: Callable[[bytes | str], str] = STDLIB_FUNCTIONS["base64.encode"]
+    return encode(data)
+
+
+_BOUNDED: Final[dict[str, Callable[..., Any]]] = {
+    "lists.range": _range,
+    "replace": _replace,
+    "join": _join,
+    "base64.encode": _base64_encode,
+}
+
+
+def comprehension_depth(code: str) -> int:
+    """How deep comprehensions (`all`, `exists`, `exists_one`, `map`, `filter`) nest in `code`
+    (string literals already blanked)."""
+    opens = {match.end() - 1 for match in _COMPREHENSION.finditer(code)}
+    stack: list[bool] = []
+    deepest = 0
+    for index, char in enumerate(code):
+        if char == "(":
+            stack.append(index in opens)
+            deepest = max(deepest, sum(stack))
+        elif char == ")" and stack:
+            stack.pop()
+    return deepest
 
 
 class Expression:
@@ -88,13 +158,17 @@ class Expression:
             raise ExpressionSyntaxError(_parser_message(str(exc))) from exc
         self.source = source
         code = strip_string_literals(source)
+        if comprehension_depth(code) > MAX_COMPREHENSION_DEPTH:
+            raise ExpressionSyntaxError(
+                f"comprehensions (all, exists, exists_one, map, filter) nest at most {MAX_COMPREHENSION_DEPTH} deep"
+            )
         bound = set(_MACRO_VARIABLE.findall(code))
         names = set(self.program.variables()) - bound
         functions = set(self.program.functions())
         self.names: frozenset[str] = frozenset(names - NAMESPACES)
         self.members: dict[str, frozenset[str] | None] = _member_use(code, self.names)
         self.functions: dict[str, Callable[..., Any]] = {
-            full: STDLIB_FUNCTIONS[full]
+            full: _BOUNDED.get(full, STDLIB_FUNCTIONS[full])
             for short in functions
             for full in _STDLIB_BY_SHORT_NAME.get(short, ())
         }

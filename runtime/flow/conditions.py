@@ -17,7 +17,12 @@ from typing import Any, Final
 
 import cel
 
-from forms.expressions import to_cel  # the form compiler and the engine hand CEL the same values
+from forms.expressions import (  # the form compiler and the engine hand CEL the same values
+    MAX_COMPREHENSION_DEPTH,
+    comprehension_depth,
+    strip_string_literals,
+    to_cel,
+)
 
 INITIATOR_ATTRIBUTES: Final = frozenset(
     {"id", "name", "department", "department_id", "department_code", "position", "roles", "manager_id"}
@@ -32,7 +37,7 @@ _MEMO_LIMIT = 1_024
 
 
 class ConditionSyntaxError(ValueError):
-    """The CEL source does not parse."""
+    """The CEL source does not parse, or nests comprehensions deeper than the form compiler allows."""
 
 
 class Condition:
@@ -47,6 +52,10 @@ class Condition:
         except Exception as exc:  # the binding raises ValueError or RuntimeError
             raise ConditionSyntaxError(str(exc).split("\n")[0]) from exc
         self.source = source
+        if comprehension_depth(strip_string_literals(source)) > MAX_COMPREHENSION_DEPTH:
+            raise ConditionSyntaxError(
+                f"comprehensions (all, exists, exists_one, map, filter) nest at most {MAX_COMPREHENSION_DEPTH} deep"
+            )
         code = _STRING.sub('""', source)
         bound = set(_MACRO_VARIABLE.findall(code))
         names = set(self.program.variables()) - bound
