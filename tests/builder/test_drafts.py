@@ -32,8 +32,15 @@ from storage.tables import AuditEntry, Instance, Notification
 from storage.templates import version_in_effect
 from tests.service.support import caller, marketing_data, person_id
 
-NOW = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
-"""After the demo seed published its templates (they take effect when seeded)."""
+NOW = dt.datetime.now(dt.UTC)  # replaced per test by `_after_the_seed`
+
+
+@pytest.fixture(autouse=True)
+def _after_the_seed(db: None) -> None:
+    """"Now" for a test: just after the demo seed published its templates (they take effect when
+    seeded, which happens at the first database test, not when this module is imported)."""
+    global NOW
+    NOW = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
 KEY = "marketing-activity"
 
 
