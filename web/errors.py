@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from asyncpg import exceptions as asyncpg_exceptions
 from asyncpg.exceptions import CharacterNotInRepertoireError
 from litestar import MediaType, Request, Response
 from litestar.exceptions import ClientException, HTTPException
@@ -77,7 +78,43 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
     )
 
 
+_DATABASE_AWAY: tuple[type[BaseException], ...] = (
+    ConnectionError,  # refused or reset while the server restarts
+    TimeoutError,
+    asyncpg_exceptions.PostgresConnectionError,  # connection lost, server cannot accept yet
+    asyncpg_exceptions.AdminShutdownError,  # "terminating connection due to administrator command"
+    asyncpg_exceptions.CrashShutdownError,
+    asyncpg_exceptions.TooManyConnectionsError,
+    asyncpg_exceptions.ConnectionDoesNotExistError,
+    asyncpg_exceptions.InterfaceError,  # a pooled connection that the restart closed
+)
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The database is away for a moment (a restart, a failover): 503 with Retry-After, nothing was
+    written (the transaction did not commit), and the person is told to try again."""
+    log.warning("database unavailable: %s", exc)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    message = _("The service is briefly unavailable; nothing was saved. Try again in a few seconds.")
+    if not wants_html(request):
+        return Response(
+            {"status_code": 503, "detail": message, "code": "unavailable"},
+            status_code=503,
+            media_type=MediaType.JSON,
+            headers=headers,
+        )
+    return Template(
+        template_name="error.html",
+        context={"status": 503, "detail": message},
+        status_code=503,
+        headers=headers,
+    )
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, _DATABASE_AWAY):
+        return unavailable_handler(request, exc)
     rid = request_id_var.get()
     log.exception("unhandled error", exc_info=exc)
     detail = f"internal error; quote request id {rid}"

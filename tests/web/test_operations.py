@@ -6,6 +6,7 @@ import json
 import logging
 import re
 from pathlib import Path
+from typing import Any
 
 import dramatiq
 import msgspec
@@ -139,3 +140,28 @@ async def test_json_request_log_carries_the_request_id(db: None, capsys: pytest.
     assert entry["request_id"] == "trace-123"
     assert entry["msg"] == "GET /login 200"
     assert entry["status"] == 200 and entry["level"] == "INFO" and isinstance(entry["ms"], float | int)
+
+
+async def test_a_database_away_for_a_moment_is_a_503_to_retry_not_a_500(
+    client: Any, login: Any, monkeypatch: Any
+) -> None:
+    from asyncpg.exceptions import AdminShutdownError
+
+    from runtime import service
+
+    await login("e2001")
+
+    async def restarting(*args: Any, **kwargs: Any) -> Any:
+        raise AdminShutdownError("terminating connection due to administrator command")
+
+    monkeypatch.setattr(service, "list_tasks", restarting)
+    api = await client.get("/api/v1/tasks?state=open")
+    assert api.status_code == 503 and api.headers["retry-after"] == "5"
+    assert api.json()["code"] == "unavailable"
+
+    async def refused(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionRefusedError("connection refused")
+
+    monkeypatch.setattr(service, "list_tasks", refused)
+    page = await client.get("/inbox", headers={"accept": "text/html"})
+    assert page.status_code == 503 and "请过几秒再试" in page.text
