@@ -105,16 +105,26 @@ async def main_async(args: argparse.Namespace, deployment: Deployment) -> int:
 
 
 def settle_and_check(deployment: Deployment, settle: int) -> int:
-    """Wait until the relay and the scheduler are idle, then run the checker in a child process."""
+    """Wait until the relay, the worker and the scheduler have caught up (or stopped making
+    progress for a minute, or `settle` seconds passed), then run the checker in a child process."""
     deadline = time.monotonic() + settle
+    best, progress_at = None, time.monotonic()
     while time.monotonic() < deadline:
-        pending = psql_in(
-            "SELECT (SELECT count(*) FROM outbox_message WHERE status <> 'sent') + "
-            "(SELECT count(*) FROM timer WHERE status = 'pending' AND due_at < now())"
+        pending = int(
+            psql_in(
+                "SELECT (SELECT count(*) FROM outbox_message WHERE status <> 'sent') + "
+                "(SELECT count(*) FROM timer WHERE status = 'pending' AND due_at < now())"
+            )
         )
-        if pending == "0":
+        if pending == 0:
+            break
+        if best is None or pending < best:
+            best, progress_at = pending, time.monotonic()
+        elif time.monotonic() - progress_at > 60:
+            print(f"no progress for a minute with {pending} outstanding", flush=True)
             break
         time.sleep(2)
+    print(f"settled after {settle - (deadline - time.monotonic()):.0f} s", flush=True)
     check = (
         "import asyncio, datetime as dt\n"
         "from runtime.service.invariants import check_invariants\n"
@@ -136,7 +146,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--users", type=int, default=8)
-    parser.add_argument("--settle", type=int, default=120, help="seconds to wait for the system to settle")
+    parser.add_argument("--settle", type=int, default=900, help="at most this many seconds to settle")
     args = parser.parse_args()
     with Deployment(web_workers=2, database="formflow_faults") as deployment:
         DATABASE = deployment.database

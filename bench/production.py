@@ -4,7 +4,8 @@
     .venv/bin/python bench/production.py --web-workers 3
 
 PostgreSQL (the running server, in a scratch database `formflow_load` made afresh), a Redis of
-its own on a free port (so stopping it hurts nobody else), an S3 endpoint (moto's server), and
+its own on a free port (so stopping it hurts nobody else; with an append-only file, as in
+compose.yaml, so a restart keeps the queued jobs), an S3 endpoint (moto's server), and
 Formflow as separate processes: `formflow serve --workers N`, `formflow worker` and `formflow
 scheduler`. `bench/load.py` and the fault runs drive a `Deployment` from Python: kill and
 restart any process, stop and start the broker, restart PostgreSQL.
@@ -101,7 +102,7 @@ class Deployment:
             "FORMFLOW_MODE": "dev",
             "FORMFLOW_DATABASE_URL": self.database_url,
             "FORMFLOW_DATABASE_POOL_SIZE": "10",
-            "FORMFLOW_BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "FORMFLOW_BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/0?heartbeat_timeout=30000&maintenance_chance=10000",
             "FORMFLOW_IN_PROCESS_WORKER": "false",
             "FORMFLOW_STORAGE_BACKEND": "s3",
             "FORMFLOW_S3_ENDPOINT": f"127.0.0.1:{s3_port}",
@@ -207,7 +208,7 @@ class Deployment:
         subprocess.run(
             [
                 "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", str(self.redis_port),
-                "--save", "", "--appendonly", "no", "--dir", str(self.home),
+                "--save", "", "--appendonly", "yes", "--dir", str(self.home),
                 "--pidfile", str(self.home / "redis.pid"), "--logfile", str(self.home / "redis.log"),
             ],
             check=True,

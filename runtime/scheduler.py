@@ -2,7 +2,8 @@
 
 The loop owns no business rules: the composition root hands it named jobs, each an async
 callable taking the current time. A job that raises is logged and retried on the next tick;
-it never stops the loop. Several scheduler processes may run at once: jobs claim their rows
+it never stops the loop, and it runs in a task of its own so that what it leaves behind in its
+context (a transaction whose connection died) does not reach the next run. Several scheduler processes may run at once: jobs claim their rows
 (`FOR UPDATE SKIP LOCKED` on PostgreSQL) so each row is handled once.
 """
 
@@ -42,7 +43,10 @@ class Scheduler:
                 continue
             self._last_run[job.name] = loop_now
             try:
-                await job.run(self.clock())
+                # Each run in a task of its own, so in a context of its own: a job that dies with
+                # a transaction open (the database restarted under it) cannot leave that dead
+                # transaction in the loop's context, where every later run would use it.
+                await asyncio.create_task(job.run(self.clock()), name=f"job:{job.name}")
             except Exception:
                 log.exception("scheduled job %s failed; it runs again next tick", job.name)
 

@@ -112,11 +112,25 @@ def unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Resp
     )
 
 
-def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+def database_away(exc: BaseException, depth: int = 0) -> bool:
+    """True when `exc` (or what caused it, or one of a group's) says the database cannot be
+    reached or dropped the connection: a connection error, or SQLSTATE class 08 or 57."""
     if isinstance(exc, _DATABASE_AWAY):
+        return True
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate[:2] in ("08", "57"):
+        return True
+    if depth >= 4:
+        return False
+    nested = [*getattr(exc, "exceptions", ()), exc.__cause__, exc.__context__]
+    return any(isinstance(n, BaseException) and database_away(n, depth + 1) for n in nested)
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if database_away(exc):
         return unavailable_handler(request, exc)
     rid = request_id_var.get()
-    log.exception("unhandled error", exc_info=exc)
+    log.exception("unhandled error: %s: %s", type(exc).__name__, exc, exc_info=exc)
     detail = f"internal error; quote request id {rid}"
     if not wants_html(request):
         return Response(
