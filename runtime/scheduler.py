@@ -46,7 +46,7 @@ class Scheduler:
                 # Each run in a task of its own, so in a context of its own: a job that dies with
                 # a transaction open (the database restarted under it) cannot leave that dead
                 # transaction in the loop's context, where every later run would use it.
-                await asyncio.create_task(job.run(self.clock()), name=f"job:{job.name}")
+                await asyncio.ensure_future(job.run(self.clock()))
             except Exception:
                 log.exception("scheduled job %s failed; it runs again next tick", job.name)
 
