@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -117,11 +118,15 @@ async def test_a_signed_callback_over_http_moves_the_request_on_once(db: None) -
         assert after[0]["current_step"] == "部门负责人审批"
 
         again = await client.post(path, content=body, headers=signed)
-        assert again.status_code == 200 and again.json() == accepted.json(), "a signed repeat gets the same answer"
+        assert again.status_code == 200 and again.json() == accepted.json(), (
+            "a signed repeat gets the same answer"
+        )
         assert await snapshot(instance_id) == after, "and changes nothing"
 
         await sign_in(client, "e1001")
         page = (await client.get(f"/instances/{instance_id}", headers={"accept": "text/html"})).text
+        steps = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page[page.index('id="flow-title"') :]))
+        assert "同步到 CRM 已完成" in steps, "the answered webhook step shows as done"
         timeline = page[page.index("等待外部系统回调") :]
         assert timeline.count("步骤已完成") == 1 and "CRM 已建档" in timeline, (
             "the wait, then the answer, once"

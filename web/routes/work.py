@@ -535,6 +535,12 @@ def _steps(
             last[node_id] = "skipped"
         elif kind == "plugin_continued":  # a plugin step that asked nobody was not needed
             last[node_id] = "done" if node_id in tasked else "skipped"
+        elif kind == "plugin_result":  # an outside system answered the step (a webhook's callback)
+            outcome = str(entry.data.get("outcome", ""))
+            if outcome == "continue":
+                last[node_id] = "done"
+            elif outcome == "reject":
+                last[node_id] = "rejected"
         elif kind in ("return", "reject"):
             last[node_id] = "returned" if kind == "return" else "rejected"
         elif kind == "node_entered":
