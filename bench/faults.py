@@ -31,21 +31,14 @@ import httpx
 sys.path.append(str(Path(__file__).resolve().parent))  # after the project, so bench/forms.py shadows nothing
 
 from load import Run, fill_inbox, report, tokens_for
-from production import Deployment, psql
+from production import Deployment
 
 
-def pull_deadlines_in(seconds: float) -> int:
+def pull_deadlines_in(deployment: Deployment, seconds: float) -> int:
     """Make the pending timers of the run due `seconds` from now (time passing, compressed)."""
     due = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)).isoformat()
-    out = psql_in(f"UPDATE timer SET due_at = '{due}' WHERE status = 'pending' RETURNING id")
+    out = deployment.sql(f"UPDATE timer SET due_at = '{due}' WHERE status = 'pending' RETURNING id")
     return len(out.split()) if out else 0
-
-
-DATABASE = ""
-
-
-def psql_in(sql: str) -> str:
-    return psql(sql, f"postgresql://postgres@127.0.0.1:5432/{DATABASE}")
 
 
 async def faults(deployment: Deployment, quick: bool, log: list[str]) -> None:
@@ -58,7 +51,7 @@ async def faults(deployment: Deployment, quick: bool, log: list[str]) -> None:
     await asyncio.sleep(pause)
     note(f"kill -9 server worker {deployment.kill_one_server_worker()}")
     await asyncio.sleep(pause)
-    moved = pull_deadlines_in(2)
+    moved = pull_deadlines_in(deployment, 2)
     note(f"{moved} deadlines and reminders made due now")
     deployment.kill("worker")
     note("kill -9 the dramatiq worker")
@@ -81,7 +74,7 @@ async def faults(deployment: Deployment, quick: bool, log: list[str]) -> None:
     await asyncio.sleep(10 if quick else 30)
     deployment.start_redis()
     note("broker (Redis) started again")
-    moved = pull_deadlines_in(1)
+    moved = pull_deadlines_in(deployment, 1)
     note(f"{moved} more deadlines made due now")
 
 
@@ -111,7 +104,7 @@ def settle_and_check(deployment: Deployment, settle: int) -> int:
     best, progress_at = None, time.monotonic()
     while time.monotonic() < deadline:
         pending = int(
-            psql_in(
+            deployment.sql(
                 "SELECT (SELECT count(*) FROM outbox_message WHERE status <> 'sent') + "
                 "(SELECT count(*) FROM timer WHERE status = 'pending' AND due_at < now())"
             )
@@ -136,20 +129,18 @@ def settle_and_check(deployment: Deployment, settle: int) -> int:
     done = subprocess.run(
         [sys.executable, "-c", check], env=deployment.env, cwd=Path(__file__).resolve().parents[1]
     )
-    incidents = psql_in("SELECT count(*) FROM incident")
+    incidents = deployment.sql("SELECT count(*) FROM incident")
     print(f"incidents: {incidents}")
     return done.returncode
 
 
 def main() -> int:
-    global DATABASE
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--users", type=int, default=8)
     parser.add_argument("--settle", type=int, default=900, help="at most this many seconds to settle")
     args = parser.parse_args()
     with Deployment(web_workers=2, database="formflow_faults") as deployment:
-        DATABASE = deployment.database
         print(f"deployment up on {deployment.base} (logs in {deployment.home})", flush=True)
         os.environ["FORMFLOW_DATABASE_URL"] = deployment.database_url
         return asyncio.run(main_async(args, deployment))

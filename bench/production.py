@@ -242,6 +242,10 @@ class Deployment:
             capture_output=True,
         )
 
+    def sql(self, statement: str) -> str:
+        """Run SQL in the deployment's database; its output, one row per line."""
+        return psql(statement, self.database_url)
+
     def database_stats(self) -> dict[str, int]:
         row = psql(
             "SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, blks_hit, blks_read "

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+from piccolo.query.functions.aggregate import Count
 
 from builder.bundle import BundleError, BundleProblem, FlowCheck, check_design
 from builder.versions import BreakingChange, VersionDiff, breaking_changes, diff_versions
@@ -171,9 +172,12 @@ async def list_versions(key: str, now: datetime) -> list[VersionInfo]:
         raise DraftNotFound(f"no template {key!r}")
     names = await _names({row["published_by"] for row in rows if row["published_by"]})
     current = await version_in_effect(key, now)
-    counts = Counter(
-        row["version"] for row in await Instance.select(Instance.version).where(Instance.template_key == key)
-    )
+    counts = {
+        row["version"]: row["requests"]
+        for row in await Instance.select(Instance.version, Count(alias="requests"))
+        .where(Instance.template_key == key)
+        .group_by(Instance.version)
+    }
     return [
         VersionInfo(
             version=row["version"],

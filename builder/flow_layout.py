@@ -12,10 +12,11 @@ stands (problems and all); pure.
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 import msgspec
+
+from builder.flow_edits import merge_point
 
 
 class Step(msgspec.Struct, frozen=True, kw_only=True):
@@ -93,7 +94,7 @@ class _Walker:
             node = self.nodes[node_id]
             ways = self.outgoing.get(node_id, [])
             if node.get("type") in ("branch", "parallel") and len(ways) > 1:
-                merge = self.merge_of(ways)
+                merge = merge_point({"edges": self.edges}, node_id)
                 arms = [self.arm(index, merge) for index in ways]
                 blocks.append(Split(node=node, edge_in=edge_in, arms=arms, merge=merge))
                 node_id, edge_in = merge, None
@@ -121,23 +122,3 @@ class _Walker:
             blocks=blocks,
             loops_to=back_to,
         )
-
-    def merge_of(self, ways: list[int]) -> str | None:
-        """The first node every arm reaches, in the breadth-first order of the first arm."""
-        reach = [self.reachable(self.edges[index].get("to")) for index in ways]
-        common = set.intersection(*(set(order) for order in reach)) if reach else set()
-        return next((node_id for node_id in reach[0] if node_id in common), None)
-
-    def reachable(self, node_id: str | None) -> list[str]:
-        if node_id is None:
-            return []
-        order, seen, queue = [], {node_id}, deque([node_id])
-        while queue:
-            current = queue.popleft()
-            order.append(current)
-            for index in self.outgoing.get(current, []):
-                target = self.edges[index].get("to")
-                if target is not None and target not in seen:
-                    seen.add(target)
-                    queue.append(target)
-        return order

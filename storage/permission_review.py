@@ -99,11 +99,17 @@ async def _facts() -> dict[str, dict[str, Any]]:
         Person.last_login_at,
         Person.created_at,
     ).output(load_json=True)
+    heads: dict[int, list[int]] = {}
+    leaders: set[int] = set()
+    for node in nodes:
+        if node.head_id is not None:
+            heads.setdefault(node.head_id, []).append(node.id)
+        if node.leader_id is not None:
+            leaders.add(node.leader_id)
     facts: dict[str, dict[str, Any]] = {}
     for row in rows:
-        headed = [n.id for n in nodes if n.head_id == row["id"]]
-        supervised = [n.id for n in nodes if n.leader_id == row["id"]]
-        roles = roles_from(row["position_roles"] or [], bool(headed), bool(supervised))
+        headed = heads.get(row["id"], [])
+        roles = roles_from(row["position_roles"] or [], bool(headed), row["id"] in leaders)
         facts[str(row["id"])] = {
             "employee_no": row["employee_no"],
             "name": row["name"],

@@ -78,6 +78,24 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
     )
 
 
+MESSAGE_HEADER = "X-Formflow-Message"
+"""Set on refusals rendered for htmx: app.js swaps these 4xx answers in instead of dropping them."""
+
+
+def refusal(status: int, message: str, *, target: str | None = None) -> Template:
+    """A refused page action as an alert fragment (with a reload link on a conflict) that htmx
+    swaps in beside the form it came from, or into `target` (HX-Retarget)."""
+    headers = {MESSAGE_HEADER: "1"}
+    if target is not None:
+        headers |= {"HX-Retarget": target, "HX-Reswap": "innerHTML"}
+    return Template(
+        "_alert.html",
+        context={"message": message, "reload": status == 409},
+        status_code=status,
+        headers=headers,
+    )
+
+
 _DATABASE_AWAY: tuple[type[BaseException], ...] = (
     ConnectionError,  # refused or reset while the server restarts
     TimeoutError,

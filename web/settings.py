@@ -126,11 +126,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     _check_sign_in(settings)
     plugin_secrets(settings)
     if settings.smtp_host and "@" not in settings.smtp_sender:
-        raise SettingsError(f"{variable_for('smtp_sender')}: an e-mail address is required with FORMFLOW_SMTP_HOST")
+        raise SettingsError(
+            f"{variable_for('smtp_sender')}: an e-mail address is required with FORMFLOW_SMTP_HOST"
+        )
     return settings
 
 
-SecretNames = dict[Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_\-]*$")], str]
+SecretNames = dict[
+    Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_\-]*$")], str
+]
 
 
 def plugin_secrets(settings: Settings) -> dict[str, str]:

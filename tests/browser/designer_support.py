@@ -1,127 +1,36 @@
-"""What the designer's browser test needs: its own server, a desktop sign-in, drags, timings.
-
-The server is a real `formflow serve` on a free loopback port with its own SQLite file (migrated
-and seeded first), started once for the module. Drags use real mouse events in small steps, as
-SortableJS needs them; timings are measured inside the page with `performance.now()`.
+"""What the designer's browser tests need: the module's server and browser, a desktop sign-in,
+drags, timings. Drags use real mouse events in small steps, as SortableJS needs them; timings
+are measured inside the page with `performance.now()`.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.phone import CHROMIUM
-from tests.conftest import require
+from tests.browser.phone import sign_in
 
 DESKTOP = {"width": 1400, "height": 1500}
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-START_TIMEOUT = 60.0  # seconds for the server to answer /health/live
 ANIMATION_MS = 250
 """SortableJS animates moves for 120 ms and ignores the pointer meanwhile."""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _formflow(*args: str, env: dict[str, str]) -> None:
-    command = [str(Path(sys.executable).parent / "formflow"), *args]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, f"formflow {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+@pytest.fixture(scope="module")
+def designer_server(server: str) -> str:
+    """The module's `formflow serve` (tests/browser/conftest.py)."""
+    return server
 
 
 @pytest.fixture(scope="module")
-def designer_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`formflow serve` on a fresh, seeded SQLite database; yields its base URL."""
-    require("chromium", Path(CHROMIUM).exists(), f"{CHROMIUM} is missing (apt-get install -y chromium)")
-    home = tmp_path_factory.mktemp("designer-server")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "FORMFLOW_DATABASE_URL": f"sqlite:///{home / 'formflow.sqlite3'}",
-        "FORMFLOW_VAR_DIR": str(home),
-        "FORMFLOW_STORAGE_PATH": str(home / "attachments"),
-        "FORMFLOW_BROKER_URL": "memory://",
-        "FORMFLOW_IN_PROCESS_WORKER": "true",
-        "FORMFLOW_SECRET_KEY": "designer-test-secret-designer-test-secret-01",
-        "FORMFLOW_PASSWORD_HASH_TIME_COST": "1",
-        "FORMFLOW_PASSWORD_HASH_MEMORY_KIB": "1024",
-        "FORMFLOW_LOG_LEVEL": "WARNING",
-    }
-    _formflow("migrate", env=env)
-    _formflow("seed-demo", env=env)
-    log = (home / "serve.log").open("w")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "formflow"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/health/live", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"formflow serve did not start:\n{(home / 'serve.log').read_text()}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def designer_browser(designer_server: str) -> Iterator[Any]:
-    """One chromium for the module (Playwright's sync API runs one instance at a time)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield launched
-        launched.close()
+def designer_browser(browser: Any) -> Any:
+    """The module's chromium (tests/browser/conftest.py)."""
+    return browser
 
 
 def sign_in_desktop(browser: Any, base: str, who: str) -> Any:
     """A new desktop-sized browser context signed in as `who`; confirmations are accepted."""
-    context = browser.new_context(viewport=DESKTOP, locale="zh-CN")
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    page.on("dialog", lambda dialog: dialog.accept())
-    page.goto(f"{base}/login")
-    page.get_by_label("工号").fill(who)
-    page.get_by_label("密码").fill("formflow")
-    with page.expect_navigation():
-        page.get_by_label("密码").press("Enter")
-    return page
+    return sign_in(browser, base, who, viewport=DESKTOP)
 
 
 def drag(page: Any, source: Any, target: Any, *, at: str = "bottom") -> None:

@@ -15,9 +15,9 @@ TAB_LIMIT = 120
 """Tab presses after which an element counts as unreachable by keyboard."""
 
 
-def sign_in(browser: Any, base: str, who: str) -> Any:
-    """A new phone-sized browser context signed in as `who`; returns its page."""
-    context = browser.new_context(viewport=PHONE, locale="zh-CN")
+def sign_in(browser: Any, base: str, who: str, viewport: dict[str, int] = PHONE) -> Any:
+    """A new browser context (phone-sized unless told) signed in as `who`; returns its page."""
+    context = browser.new_context(viewport=viewport, locale="zh-CN")
     context.set_default_timeout(15_000)
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())  # hx-confirm asks before each action

@@ -78,14 +78,13 @@ from storage.org import load_principal
 from storage.tables import ProcessTemplate, TemplateDraft, TemplateVersion
 from web.auth.guards import needs
 from web.context import AnyRequest, actor_of
-from web.errors import http_exception_handler, is_api, request_now
+from web.errors import MESSAGE_HEADER, http_exception_handler, is_api, request_now
 from web.form_input import decode_form
 from web.form_pages import directory, shown_values
 from web.i18n import _, current_locale
 
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 FLOW_CHECKS = (validate_plugin_nodes,)
-MESSAGE_HEADER = "X-Formflow-Message"
 TABS = ("form", "flow", "preview", "versions", "transfer")
 MAX_UPLOAD = 5_000_000
 

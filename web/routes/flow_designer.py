@@ -10,6 +10,7 @@ Only process admins reach these routes.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -41,9 +42,9 @@ from storage.access import Permission, Role
 from storage.tables import Person
 from web.auth.guards import needs
 from web.context import AnyRequest, actor_of
+from web.errors import refusal
 from web.i18n import _, current_locale
 
-MESSAGE_HEADER = "X-Formflow-Message"
 FLOW_CHECKS = (validate_plugin_nodes,)
 RULE_KINDS = (
     "department_head",
@@ -121,7 +122,7 @@ async def flow_update(request: AnyRequest, key: FromPath[str], node_id: FromPath
     try:
         people = await _people_ids(form)
     except Refused as refused:
-        return _refusal(refused.status, refused.message)
+        return refusal(refused.status, refused.message, target="#flow-message")
 
     def edit(flow: dict[str, Any]) -> tuple[dict[str, Any], str]:
         node = next((n for n in flow.get("nodes", []) if n.get("id") == node_id), None)
@@ -205,13 +206,17 @@ async def _apply(request: AnyRequest, key: str, form: FormMultiDict, edit: Any, 
             flow_checks=FLOW_CHECKS,
         )
     except Refused as refused:
-        return _refusal(refused.status, refused.message)
+        return refusal(refused.status, refused.message, target="#flow-message")
     except drafts.DraftConflict:
-        return _refusal(409, _("Someone else changed this draft. Reload the designer to see their change."))
+        return refusal(
+            409,
+            _("Someone else changed this draft. Reload the designer to see their change."),
+            target="#flow-message",
+        )
     except drafts.DraftNotFound:
-        return _refusal(404, _("This template has no draft."))
+        return refusal(404, _("This template has no draft."), target="#flow-message")
     except EditError as exc:
-        return _refusal(422, str(exc))
+        return refusal(422, str(exc), target="#flow-message")
     return await _render(request, saved, selected or None, saved_label=label)
 
 
@@ -226,11 +231,15 @@ async def _history(request: AnyRequest, key: str, move: Any) -> Template:
             flow_checks=FLOW_CHECKS,
         )
     except Refused as refused:
-        return _refusal(refused.status, refused.message)
+        return refusal(refused.status, refused.message, target="#flow-message")
     except drafts.DraftConflict:
-        return _refusal(409, _("Someone else changed this draft. Reload the designer to see their change."))
+        return refusal(
+            409,
+            _("Someone else changed this draft. Reload the designer to see their change."),
+            target="#flow-message",
+        )
     except drafts.NothingToUndo:
-        return _refusal(409, _("Nothing more to undo or redo."))
+        return refusal(409, _("Nothing more to undo or redo."), target="#flow-message")
     return await _render(request, saved, None)
 
 
@@ -241,15 +250,6 @@ async def _open(key: str) -> drafts.Draft:
         )
     except drafts.DraftNotFound as exc:
         raise NotFoundException(str(exc)) from exc
-
-
-def _refusal(status: int, message: str) -> Template:
-    return Template(
-        "designer/flow_refusal.html",
-        context={"message": message, "status": status},
-        status_code=status,
-        headers={MESSAGE_HEADER: "1", "HX-Retarget": "#flow-message", "HX-Reswap": "innerHTML"},
-    )
 
 
 async def _people_numbers(node: Mapping[str, Any] | None) -> dict[str, str]:
@@ -284,6 +284,7 @@ async def _render(
     nodes = {node.get("id"): node for node in flow.get("nodes", [])}
     problems = _problems_by_node(draft.problems)
     fields = form_fields(draft.form)
+    plugins = plugin_choices()
     context = {
         "key": draft.key,
         "draft": draft,
@@ -306,9 +307,9 @@ async def _render(
         "purposes": [purpose.value for purpose in TaskPurpose],
         "access_levels": ACCESS,
         "operators": OPERATORS,
-        "plugins": plugin_choices(),
+        "plugins": plugins,
         "saved_label": saved_label,
-        "summary": node_summary,
+        "summary": functools.partial(node_summary, plugin_titles={p["name"]: p["title"] for p in plugins}),
         "people_numbers": await _people_numbers(nodes.get(selected) if selected else None),
     }
     fragment = request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") != "true"
@@ -396,7 +397,7 @@ def rule_labels() -> dict[str, str]:
     }
 
 
-def node_summary(node: Mapping[str, Any]) -> str:
+def node_summary(node: Mapping[str, Any], plugin_titles: Mapping[str, str] | None = None) -> str:
     """One line under a step's title: who it goes to, or what it does."""
     labels = rule_labels()
     kind = node.get("type")
@@ -409,8 +410,7 @@ def node_summary(node: Mapping[str, Any]) -> str:
             return f"{text}{f' ({detail})' if detail else ''} · {mode.get(str(node.get('mode', 'any')), '')}"
         return f"{text}{f' ({detail})' if detail else ''}"
     if kind == "plugin":
-        info = next((p for p in plugin_choices() if p["name"] == node.get("plugin")), None)
-        return str(info["title"]) if info else str(node.get("plugin"))
+        return (plugin_titles or {}).get(str(node.get("plugin")), str(node.get("plugin")))
     if kind == "wait":
         return _("until {field} + {days} working days").format(
             field=node.get("field"), days=node.get("working_days", 0)

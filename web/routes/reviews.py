@@ -16,9 +16,8 @@ from storage import permission_review as reviews
 from storage.access import Permission
 from web.auth.guards import needs
 from web.context import AnyRequest, RowId, actor_of
+from web.errors import refusal
 from web.i18n import _
-
-MESSAGE_HEADER = "X-Formflow-Message"
 
 
 def _kind_labels() -> dict[str, str]:
@@ -42,7 +41,7 @@ async def start_review(request: AnyRequest) -> Redirect | Template:
     try:
         review_id = await reviews.start_review(actor_of(request), dt.datetime.now(dt.UTC))
     except reviews.ReviewOpen:
-        return _message(409, _("A review is already in progress: finish it first."))
+        return refusal(409, _("A review is already in progress: finish it first."))
     return Redirect(f"/admin/permission-reviews/{review_id}", status_code=303)
 
 
@@ -67,7 +66,7 @@ async def decide_item(request: AnyRequest, item_id: RowId) -> Template:
     except reviews.ReviewNotFound as exc:
         raise NotFoundException(str(exc)) from exc
     except reviews.ReviewError as exc:
-        return _message(422, str(exc))
+        return refusal(422, str(exc))
     return Template("admin/_review_item.html", context={"item": item, "kinds": _kind_labels(), "open": True})
 
 
@@ -78,16 +77,10 @@ async def complete_review(request: AnyRequest, review_id: RowId) -> Redirect | T
     except reviews.ReviewNotFound as exc:
         raise NotFoundException(str(exc)) from exc
     except reviews.ReviewIncomplete as exc:
-        return _message(409, _("Decide every item first ({detail}).").format(detail=str(exc)))
+        return refusal(409, _("Decide every item first ({detail}).").format(detail=str(exc)))
     except reviews.ReviewError as exc:
-        return _message(409, str(exc))
+        return refusal(409, str(exc))
     return Redirect(f"/admin/permission-reviews/{review_id}", status_code=303)
-
-
-def _message(status: int, message: str) -> Template:
-    return Template(
-        "admin/_message.html", context={"message": message}, status_code=status, headers={MESSAGE_HEADER: "1"}
-    )
 
 
 ROUTES = [reviews_page, start_review, review_page, decide_item, complete_review]

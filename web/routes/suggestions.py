@@ -21,9 +21,9 @@ from storage.suggestions import Decision, SuggestionError, SuggestionIn, Suggest
 from storage.tables import ProcessTemplate, TemplateVersion
 from web.auth.guards import needs
 from web.context import AnyRequest, RowId, actor_of, principal_of
+from web.errors import refusal
 from web.i18n import _
 
-MESSAGE_HEADER = "X-Formflow-Message"
 PageNo = Annotated[int, QueryParameter(ge=1, le=100_000)]
 Filter = Annotated[str, QueryParameter(max_length=64)]
 Month = Annotated[str | None, QueryParameter(pattern=r"^\d{4}-\d{2}$", required=False)]
@@ -107,9 +107,9 @@ async def file_from_page(request: AnyRequest) -> Template | Response[Any]:
             data, principal_of(request).id, actor_of(request), dt.datetime.now(dt.UTC)
         )
     except msgspec.ValidationError as exc:
-        return _message(422, _("Fill in the problem and the suggestion ({detail}).").format(detail=str(exc)))
+        return refusal(422, _("Fill in the problem and the suggestion ({detail}).").format(detail=str(exc)))
     except SuggestionError as exc:
-        return _message(422, str(exc))
+        return refusal(422, str(exc))
     return _go(request, "/suggestions?done=filed")
 
 
@@ -123,11 +123,11 @@ async def decide_from_page(request: AnyRequest, suggestion_id: RowId) -> Templat
         decision = msgspec.convert(raw, Decision, strict=False)
         await suggestions.decide(suggestion_id, decision, actor_of(request), dt.datetime.now(dt.UTC))
     except msgspec.ValidationError as exc:
-        return _message(422, str(exc))
+        return refusal(422, str(exc))
     except SuggestionNotFound as exc:
         raise NotFoundException(str(exc)) from exc
     except SuggestionError as exc:
-        return _message(422 if exc.field != "status" else 409, str(exc))
+        return refusal(422 if exc.field != "status" else 409, str(exc))
     return _go(request, request.headers.get("referer") or "/suggestions")
 
 
@@ -179,15 +179,6 @@ def _go(request: AnyRequest, url: str) -> Response[Any]:
     if request.headers.get("hx-request") == "true":
         return Response(content="", status_code=200, headers={"HX-Redirect": url})
     return Redirect(url, status_code=303)
-
-
-def _message(status: int, message: str) -> Template:
-    return Template(
-        "suggestions/_message.html",
-        context={"message": message},
-        status_code=status,
-        headers={MESSAGE_HEADER: "1"},
-    )
 
 
 ROUTES = [

@@ -95,7 +95,7 @@ from storage.tables import Notification, Task
 from storage.templates import PublishedVersion, list_templates, version_in_effect
 from web.auth.guards import needs
 from web.context import AnyRequest, RowId, principal_of
-from web.errors import domain_status, request_now
+from web.errors import MESSAGE_HEADER, domain_status, request_now
 from web.form_input import decode_form
 from web.form_pages import (
     BUSINESS_TZ,
@@ -115,8 +115,6 @@ PAGE_SIZE = 20
 BATCH_LIMIT = 100
 """Tasks one batch approval acts on."""
 NOTIFICATION_LIMIT = 50
-MESSAGE_HEADER = "X-Formflow-Message"
-"""Set on refusals rendered for htmx: app.js swaps these 4xx answers in instead of dropping them."""
 
 MY_TABS: dict[str, tuple[Status, ...]] = {
     "all": (),
