@@ -68,36 +68,29 @@ RECORDED = {"spiff_sqlite": 741, "spiff_pg": 335, "ceiling_sqlite": 58_000, "cei
 # -- the worker: one database, commands on stdin, one JSON answer per line --------------------
 
 
-def serve(url: str, hold: bool = True) -> None:
-    """Run as `engine.py --serve URL`: set the database up, then answer commands. `hold`: keep
-    one idle SQLite connection open for the life of the process, as the app does
-    (`storage.database.hold_open`); without it is the `--what-if` case."""
+def serve(url: str) -> None:
+    """Run as `engine.py --serve URL`: set the database up, then answer commands."""
     os.environ["FORMFLOW_DATABASE_URL"] = url
     os.environ.setdefault("FORMFLOW_LOG_LEVEL", "WARNING")
     sys.path.insert(0, str(ROOT))
     global _CHANNEL
     _CHANNEL = sys.stdout  # answers only: whatever else is printed (migrations) goes to stderr
     sys.stdout = sys.stderr
-    asyncio.run(_serve(url, hold))
+    asyncio.run(_serve(url))
 
 
 _CHANNEL = sys.stdout
 
 
-async def _serve(url: str, hold: bool) -> None:
-    from storage.database import hold_open, release
+async def _serve(url: str) -> None:
     from storage.migrate import migrate
     from storage.tables import Person
     from web.demo import seed_demo
 
     await migrate()
     await seed_demo()
-    # With no other connection open, closing a SQLite connection in WAL mode checkpoints the
-    # WAL into the database file (and syncs it); the app holds one idle connection open.
     engine = Person._meta.db
     postgres = url.startswith("postgres")
-    if hold and not postgres:
-        hold_open(engine)
     people = await _people()
     counter = [0]
     _answer({"ready": True})
@@ -121,7 +114,7 @@ async def _serve(url: str, hold: bool) -> None:
         else:
             break
         _answer(answer)
-    release(engine)
+    await engine.close_connection_pool()
 
 
 def _answer(value: dict[str, Any]) -> None:
@@ -463,9 +456,8 @@ def _libpq_dsn(url: str) -> str:
     return f"{dsn} dbname={parts.path.lstrip('/')}"
 
 
-def ours(url: str, *, hold: bool = True) -> Worker:
-    hold_flag = [] if hold else ["--no-hold"]
-    return Worker([sys.executable, str(Path(__file__).resolve()), "--serve", url, *hold_flag])
+def ours(url: str) -> Worker:
+    return Worker([sys.executable, str(Path(__file__).resolve()), "--serve", url])
 
 
 def spiff(python: Path) -> Worker:
@@ -490,16 +482,10 @@ def main() -> None:
     parser.add_argument(
         "--profile", metavar="FILE", help="cProfile one SQLite run of ours into FILE, then stop"
     )
-    parser.add_argument(
-        "--what-if",
-        action="store_true",
-        help="also run ours on SQLite without the idle connection the app holds (a checkpoint per command)",
-    )
     parser.add_argument("--serve", metavar="URL", help=argparse.SUPPRESS)
-    parser.add_argument("--no-hold", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, not args.no_hold)
+        serve(args.serve)
         return
     instances = args.instances or (10 if args.quick else 200)
     reps = args.reps or (1 if args.quick else 5)
@@ -517,8 +503,6 @@ def main() -> None:
         pg_url = None if args.no_pg else stack.enter_context(scratch_postgres())
         backends = {"sqlite": sqlite_url} | ({} if pg_url is None else {"pg": pg_url})
         workers = {name: ours(url) for name, url in backends.items()}
-        if args.what_if:
-            workers["sqlite unheld"] = ours(f"sqlite:///{folder / 'unheld.sqlite3'}", hold=False)
         for worker in workers.values():
             stack.callback(worker.close)
         peer = None if args.no_spiff else spiff(peers_python())
@@ -531,8 +515,6 @@ def main() -> None:
             figures: dict[str, Any] = {}
             for name, worker in workers.items():
                 figures[f"ours {name}"] = worker.ask(do="run", instances=instances, clients=1)
-                if name == "sqlite unheld":
-                    continue
                 figures[f"ceiling {name}"] = worker.ask(do="ceiling", seconds=seconds)["tx_per_s"]
                 if name == "pg":
                     figures[f"ours {name} x{args.clients}"] = worker.ask(
@@ -572,7 +554,6 @@ def report(
         cases = {
             f"ours {backend}": "ours, 1 client",
             f"ours {backend} x{clients}": f"ours, {clients} clients",
-            f"ours {backend} unheld": "no idle conn.",
         }
         for case, label in cases.items():
             if case not in runs[0]:
@@ -612,9 +593,6 @@ def report(
                 f"  {'':<16} {spiff_rows[0]['steps'] / spiff_rows[0]['instances']:.1f} user tasks/request; "
                 f"share of the ceiling {summary(spiff_share, 1)} %"
             )
-    if "ours sqlite unheld" in runs[0]:
-        print("\nno idle conn.: ours on SQLite without the idle connection the app holds open, so that")
-        print("closing each command's connection is the last close, which checkpoints the WAL")
     print("\ninstance state (bytes as stored)")
     for label, size in sizes.items():
         print(f"  ours   {label:<28} {size:>8,}")

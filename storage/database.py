@@ -1,9 +1,10 @@
 """The database engine: SQLite (embedded default) or PostgreSQL, chosen by URL.
 
 The URL comes from `FORMFLOW_DATABASE_URL`; `storage.piccolo_conf` builds the engine from it
-once, before the first query. SQLite connections run in WAL mode with a 30 s busy timeout, and
-every write transaction is opened IMMEDIATE (see `write_transaction`) so two writers queue
-instead of failing with "database is locked" on a read-to-write upgrade.
+once, before the first query. SQLite connections run in WAL mode with a 30 s busy timeout, are
+kept between statements (`storage.sqlite_engine`), and every write transaction is opened
+IMMEDIATE (see `write_transaction`) so two writers queue instead of failing with "database is
+locked" on a read-to-write upgrade.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from urllib.parse import unquote, urlparse
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+
+from storage.sqlite_engine import PooledSQLiteEngine
 
 DEFAULT_DATABASE_URL = "sqlite:///var/formflow.sqlite3"
 DATABASE_URL_VARIABLE = "FORMFLOW_DATABASE_URL"
@@ -60,31 +63,7 @@ def engine_for(url: str) -> Engine:
         )
     path = sqlite_path(url)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return SQLiteEngine(path=str(path), timeout=30, factory=TunedSQLiteConnection)
-
-
-_HELD: dict[str, sqlite3.Connection] = {}
-
-
-def hold_open(engine: Engine) -> None:
-    """SQLite: keep one idle connection for the life of the process.
-
-    SQLite checkpoints the WAL into the database file, and syncs it, whenever the last connection
-    to the file closes; Piccolo opens a connection per transaction, so without an idle one every
-    command pays for a checkpoint (about 10 ms, most of a command's time). With it, checkpoints
-    happen in the background of commits as the WAL grows (`wal_autocheckpoint`)."""
-    if isinstance(engine, SQLiteEngine):
-        path = str(engine.connection_kwargs["database"])
-        if path not in _HELD:
-            _HELD[path] = sqlite3.connect(path, factory=TunedSQLiteConnection, check_same_thread=False)
-
-
-def release(engine: Engine) -> None:
-    """Close the connection `hold_open` kept (the last close checkpoints the WAL)."""
-    if isinstance(engine, SQLiteEngine):
-        held = _HELD.pop(str(engine.connection_kwargs["database"]), None)
-        if held is not None:
-            held.close()
+    return PooledSQLiteEngine(path=str(path), timeout=30, factory=TunedSQLiteConnection)
 
 
 def configured_url() -> str:

@@ -67,6 +67,7 @@ def _schema() -> Iterator[None]:
         if not ON_POSTGRES:
             await seed_demo()
             await Person.raw("PRAGMA wal_checkpoint(TRUNCATE)")
+            await Person._meta.db.close_connection_pool()
 
     asyncio.run(setup())
     if not ON_POSTGRES:
@@ -74,12 +75,11 @@ def _schema() -> Iterator[None]:
     yield
 
 
-@pytest.fixture()
-async def db(_schema: None) -> AsyncIterator[None]:
-    """A database holding only the demo organisation and the demo templates.
+async def reset_database() -> None:
+    """Back to the demo organisation and the demo templates only.
 
-    SQLite: the seeded file is copied back (Piccolo opens a connection per query, so no
-    connection holds the old file). PostgreSQL: every table is truncated and re-seeded.
+    SQLite: the kept connections are closed and the seeded file is copied back. PostgreSQL:
+    every table is truncated and re-seeded.
     """
     from storage.tables import ALL_TABLES
     from web.demo import seed_demo
@@ -88,8 +88,15 @@ async def db(_schema: None) -> AsyncIterator[None]:
         names = ", ".join(t._meta.tablename for t in ALL_TABLES)
         await ALL_TABLES[0].raw(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
         await seed_demo()
-    else:
-        for suffix in ("-wal", "-shm"):
-            Path(f"{_SQLITE_FILE}{suffix}").unlink(missing_ok=True)
-        shutil.copyfile(_SQLITE_SEEDED, _SQLITE_FILE)
+        return
+    await ALL_TABLES[0]._meta.db.close_connection_pool()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{_SQLITE_FILE}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(_SQLITE_SEEDED, _SQLITE_FILE)
+
+
+@pytest.fixture()
+async def db(_schema: None) -> AsyncIterator[None]:
+    """A database holding only the demo organisation and the demo templates."""
+    await reset_database()
     yield

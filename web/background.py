@@ -26,7 +26,7 @@ from runtime.service.insight_rollup import refresh_estimates, roll_up
 from runtime.service.pipeline import CALENDAR
 from runtime.service.timers import fire_due_timers
 from storage.attachments import purge_unreferenced
-from storage.database import hold_open, is_postgres_url, release
+from storage.database import is_postgres_url
 from storage.objects import ObjectStore, ObjectStoreError
 from storage.tables import Person
 from web.auth.sessions import purge_expired_sessions
@@ -103,8 +103,6 @@ async def on_startup(app: Litestar) -> None:
     settings: Settings = app.state.settings
     if _pooled(settings):
         await Person._meta.db.start_connection_pool(min_size=1, max_size=settings.database_pool_size)
-    elif settings.database_pool_size > 0:
-        hold_open(Person._meta.db)  # SQLite: no checkpoint at the end of every transaction
     await _prepare_storage(app.state.object_store)
     broker = start_broker(settings)
     if not settings.runs_worker_in_process:
@@ -125,10 +123,8 @@ async def on_shutdown(app: Litestar) -> None:
     worker: dramatiq.Worker | None = getattr(app.state, "worker", None)
     if worker is not None:
         await anyio.to_thread.run_sync(lambda: worker.stop(timeout=5000))
-    if _pooled(app.state.settings):
-        await Person._meta.db.close_connection_pool()
-    else:
-        release(Person._meta.db)
+    if _pooled(app.state.settings) or not is_postgres_url(app.state.settings.database_url):
+        await Person._meta.db.close_connection_pool()  # SQLite keeps its connections always
 
 
 async def _prepare_storage(store: ObjectStore) -> None:

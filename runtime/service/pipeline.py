@@ -8,7 +8,7 @@
         ...                                                     # audit, idempotency, links
 
 A command reads and writes on the one connection of its write transaction: a query outside a
-transaction costs a connection of its own (Piccolo opens one per query on SQLite and takes one
+transaction costs a connection of its own (a kept one on SQLite, `storage.sqlite_engine`; one
 from the pool per query on PostgreSQL). On SQLite the write lock is taken at BEGIN, so
 commands queue; on PostgreSQL two may load the same row. `write_step` updates the row only if
 `row_version` is still the one loaded, and zero rows updated raises `ConflictError`: someone

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,21 +44,7 @@ CHECKS = [not_a_server_error, response_schema_conformance]
 
 def _restore_database() -> None:
     """The same reset the `db` fixture does, once for the whole module."""
-    from storage.tables import ALL_TABLES
-    from web.demo import seed_demo
-
-    if base.ON_POSTGRES:
-
-        async def reset() -> None:
-            names = ", ".join(t._meta.tablename for t in ALL_TABLES)
-            await ALL_TABLES[0].raw(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
-            await seed_demo()
-
-        asyncio.run(reset())
-        return
-    for suffix in ("-wal", "-shm"):
-        Path(f"{base._SQLITE_FILE}{suffix}").unlink(missing_ok=True)
-    shutil.copyfile(base._SQLITE_SEEDED, base._SQLITE_FILE)
+    asyncio.run(base.reset_database())
 
 
 # The schema is the app's own, generated without serving a request; calls go to the same app.
