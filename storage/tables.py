@@ -531,6 +531,20 @@ class InsightMark(Table, tablename="insight_mark"):
     mark = Timestamptz()
 
 
+class OrgRevision(Table, tablename="org_revision"):
+    """One row (id 1) whose `token` changes whenever the organisation does.
+
+    Database triggers on `person`, `department` and `position` set it to a fresh random value
+    on every insert, delete, or update of a column the org directory reads (see the migration
+    "org revision triggers"), so every process can tell with one tiny query whether its cached
+    `runtime.service.org_directory` is still current. Random, never a counter: a restored older
+    database must not repeat a token with different contents.
+    """
+
+    id = Integer(primary_key=True)
+    token = BigInt(default=0)
+
+
 ALL_TABLES: list[type[Table]] = [
     Position,
     Department,
@@ -562,4 +576,5 @@ ALL_TABLES: list[type[Table]] = [
     RequestStat,
     StepEstimate,
     InsightMark,
+    OrgRevision,
 ]

@@ -1,5 +1,12 @@
-"""The organisation as the engine sees it, read from the organisation tables in two queries;
-and people's names for views.
+"""The organisation as the engine sees it, cached per process; and people's names for views.
+
+`load_org_directory` reads the organisation tables in two queries and keeps the result,
+keyed by `org_revision.token`: database triggers on `person`, `department` and `position`
+(migration "org revision triggers") set that token to a fresh random value whenever a row is
+inserted or deleted or a column the directory reads is updated, in any process. Each call
+reads the token first (one tiny query) and returns the cached directory while it matches;
+otherwise it reloads. Reading the token before the tables means a cached directory is never
+older than its token. No token row (e.g. after a TRUNCATE) means unknown: reload, cache nothing.
 
 Roles follow `storage.access`: the roles of a person's position, plus department_head for
 heads and supervising_leader for supervising leaders. Process admins are the people holding
@@ -14,10 +21,28 @@ from collections.abc import Iterable
 from runtime.flow import Department, OrgDirectory, Person
 from storage.access import Role, roles_from
 from storage.tables import Department as DepartmentRow
+from storage.tables import OrgRevision
 from storage.tables import Person as PersonRow
+
+# (token, directory) of the last load; replaced as one tuple, so threads see either whole entry.
+_cached: tuple[int, OrgDirectory] | None = None
 
 
 async def load_org_directory() -> OrgDirectory:
+    """The current organisation: cached while `org_revision.token` is unchanged."""
+    global _cached
+    row = await OrgRevision.select(OrgRevision.token).where(OrgRevision.id == 1).first()
+    token = None if row is None else int(row["token"])
+    cached = _cached
+    if token is not None and cached is not None and cached[0] == token:
+        return cached[1]
+    directory = await _read_org_directory()
+    if token is not None:
+        _cached = (token, directory)
+    return directory
+
+
+async def _read_org_directory() -> OrgDirectory:
     departments = await DepartmentRow.select(
         DepartmentRow.id,
         DepartmentRow.code,
