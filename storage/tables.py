@@ -531,6 +531,31 @@ class InsightMark(Table, tablename="insight_mark"):
     mark = Timestamptz()
 
 
+class InsightFigure(Table, tablename="insight_figure"):
+    """Analytics' medians kept ready: one group's figures (a step, a template or a week) for the
+    whole organisation (`scope` -1) or one department, recomputed by the insight rollup for the
+    groups it adds rows to (`runtime.service.insight_figures`). `key` names the group within its
+    kind and scope (unique together); `cases` counts the step's decided tasks, the template's
+    finished requests or the week's decided tasks."""
+
+    id = Serial(primary_key=True)
+    kind = Varchar(length=16)
+    scope = Integer()
+    key = Varchar(length=140)
+    template_key = Varchar(length=64, default="")
+    node_id = Varchar(length=64, default="")
+    week = Date(null=True, default=None)
+    step = Varchar(length=200, default="")
+    first = Timestamptz(null=True, default=None)
+    cases = Integer(default=0)
+    has_due = Integer(default=0)
+    late = Integer(default=0)
+    returned = Integer(default=0)
+    rejected = Integer(default=0)
+    median_hours = DoublePrecision(null=True, default=None)
+    p90_hours = DoublePrecision(null=True, default=None)
+
+
 class OrgRevision(Table, tablename="org_revision"):
     """One row (id 1) whose `token` changes whenever the organisation does.
 
@@ -576,5 +601,6 @@ ALL_TABLES: list[type[Table]] = [
     RequestStat,
     StepEstimate,
     InsightMark,
+    InsightFigure,
     OrgRevision,
 ]

@@ -23,14 +23,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
 
 import msgspec
 from piccolo.columns.combination import WhereRaw
 from piccolo.query import OrderByRaw
-from piccolo.query.functions.aggregate import Count, Max, Min, Sum
+from piccolo.query.functions.aggregate import Count, Sum
 from piccolo.querystring import QueryString
 
 from forms import model as m
@@ -41,12 +41,13 @@ from runtime.calendar import BusinessCalendar
 from runtime.flow import Status
 from runtime.insight import RequestRecord, TaskRecord
 from runtime.insight.cells import Cell, cell
+from runtime.service import insight_figures as figures
 from runtime.service.definitions import definition
 from runtime.service.effects import TASK_OPEN
 from runtime.service.insight_rollup import BUDGET_FIELDS, roll_up
 from runtime.service.insight_rollup import decimal_of as _decimal
 from runtime.service.insight_rollup import estimates as completion_estimates
-from runtime.service.insight_sql import figures_of, hour_figures, on_postgres, percentile_columns
+from runtime.service.insight_sql import on_postgres
 from runtime.service.views import status_label
 from storage.access import Permission, Principal, Scope, scope_filter
 from storage.tables import (
@@ -290,19 +291,25 @@ async def _in_flight(
     counts: dict[int, dict[str, int]] = {}
     late: set[int] = set()
     ids = [r["id"] for r in rows]
-    for start in range(0, len(ids), EXPORT_BATCH):  # by id: the indexes on the request column serve
-        chunk = ids[start : start + EXPORT_BATCH]
+    postgres = on_postgres(Task)
+    # PostgreSQL takes the ids as one array (the indexes on the request column serve it, where
+    # a join would scan every task); SQLite takes them in lists of EXPORT_BATCH
+    step = max(len(ids), 1) if postgres else EXPORT_BATCH
+    for start in range(0, len(ids), step):
+        chunk = ids[start : start + step]
         grouped = await (
             InstanceEvent.select(InstanceEvent.instance, InstanceEvent.kind, Count(alias="n"))
-            .where(InstanceEvent.instance.is_in(chunk) & InstanceEvent.kind.is_in(list(_COUNTED)))
+            .where(_member_of(InstanceEvent.instance, chunk) & InstanceEvent.kind.is_in(list(_COUNTED)))
             .group_by(InstanceEvent.instance, InstanceEvent.kind)
         )
         for g in grouped:
             counts.setdefault(g["instance"], {})[_COUNTED[g["kind"]]] = g["n"]
-        tasks = await Task.select(Task.instance, Task.due_at, Task.closed_at).where(
-            Task.instance.is_in(chunk) & Task.due_at.is_not_null()
+        # PostgreSQL compares the instants; SQLite's are text, compared below
+        past_due = WhereRaw('COALESCE("task"."closed_at", {}) > "task"."due_at"', now) if postgres else None
+        deadlines = await Task.select(Task.instance, Task.due_at, Task.closed_at).where(
+            _where(_member_of(Task.instance, chunk), Task.due_at.is_not_null(), past_due)
         )
-        late |= {t["instance"] for t in tasks if (t["closed_at"] or now) > t["due_at"]}
+        late |= {t["instance"] for t in deadlines if (t["closed_at"] or now) > t["due_at"]}
     records = [
         RequestRecord(
             instance_id=r["id"],
@@ -319,6 +326,15 @@ async def _in_flight(
         for r in rows
     ]
     return _InFlight(records=records, overdue=late)
+
+
+def _member_of(column: Any, ids: list[int]) -> Any:
+    """`column IN ids`: one array parameter on PostgreSQL, a list of placeholders on SQLite."""
+    if on_postgres(column._meta.table):
+        return WhereRaw(
+            f'"{column._meta.table._meta.tablename}"."{column._meta.db_column_name}" = ANY({{}})', ids
+        )
+    return column.is_in(ids)
 
 
 async def _costs(
@@ -561,14 +577,20 @@ async def analytics(
     Closed work is read from the rollup (what closed since the last periodic run is rolled up
     first, up to `ON_DEMAND_ROLLUP` rows); requests in flight are read live."""
     rolled = await roll_up(calendar, limit=ON_DEMAND_ROLLUP)
-    in_flight = await _in_flight(principal, filters, calendar, now)
-    # independent reads, each on its own pooled connection: the database runs them side by side
-    steps, per_template, weeks, repeated, costs, (templates, departments) = await asyncio.gather(
-        _step_figures(principal, filters, calendar),
-        _template_figures(principal, filters, calendar, in_flight),
-        _week_figures(principal, filters, calendar, now, in_flight),
+    kept = await figures.scope_for(principal, filters == Filters())
+    # independent reads, each on its own pooled connection: the database runs them side by side;
+    # the requests in flight are read alongside and merged in as each part ends
+    in_flight = asyncio.ensure_future(_in_flight(principal, filters, calendar, now))
+
+    async def costs() -> list[insight.CostDeviation]:
+        return await _costs(principal, filters, calendar, (await in_flight).records)
+
+    steps, per_template, weeks, repeated, costs_found, (templates, departments) = await asyncio.gather(
+        _step_figures(principal, filters, calendar, kept),
+        _template_figures(principal, filters, calendar, in_flight, kept),
+        _week_figures(principal, filters, calendar, now, in_flight, kept),
         _repeated(principal, filters, calendar, in_flight),
-        _costs(principal, filters, calendar, in_flight.records),
+        costs(),
         _names(locale),
     )
 
@@ -582,7 +604,7 @@ async def analytics(
         bottlenecks=[view(s) for s in insight.bottlenecks(steps)],
         weeks=weeks,
         repeated=repeated,
-        costs=costs,
+        costs=costs_found,
         department_names=departments,
         truncated=rolled.more,
     )
@@ -596,53 +618,22 @@ def _task_stat_clause(principal: Principal, filters: Filters, calendar: Business
 
 
 async def _step_figures(
-    principal: Principal, filters: Filters, calendar: BusinessCalendar
+    principal: Principal, filters: Filters, calendar: BusinessCalendar, kept: int | None
 ) -> list[insight.StepStats]:
     """`insight.step_stats` over the rollup's decided tasks, in the order the steps were first
-    reached. A step's title is its greatest one (titles rarely change between versions)."""
-    hours = TaskStat.working_hours
-    keys = [TaskStat.template_key, TaskStat.node_id]
-    postgres = on_postgres(TaskStat)
-    where = _task_stat_clause(principal, filters, calendar)
-    rows = await (
-        TaskStat.select(
-            *keys,
-            Count(alias="decided"),
-            Min(TaskStat.created_at, alias="first"),
-            Max(TaskStat.step, alias="step"),
-            Sum(TaskStat.has_due, alias="has_due"),
-            Sum(TaskStat.late, alias="late"),
-            Sum(TaskStat.returned, alias="returned"),
-            Sum(TaskStat.rejected, alias="rejected"),
-            *(percentile_columns(hours) if postgres else []),
-        )
-        .where(where)
-        .group_by(*keys)
-    )
-    python = {} if postgres else await hour_figures(TaskStat, keys, hours, where)
-    rows.sort(key=lambda r: (str(r["first"]), r["template_key"], r["node_id"]))
-    result = []
-    for r in rows:
-        key = (r["template_key"], r["node_id"])
-        mid, p90, _ = figures_of(r, r["decided"]) if postgres else python[key]
-        result.append(
-            insight.StepStats(
-                template=key[0],
-                node_id=key[1],
-                step=r["step"],
-                decided=r["decided"],
-                median_hours=mid,
-                p90_hours=p90,
-                return_rate=insight.rate(r["returned"], r["decided"]),
-                rejection_rate=insight.rate(r["rejected"], r["decided"]),
-                overdue_rate=insight.rate(r["late"], r["has_due"]),
-            )
-        )
-    return result
+    reached: the kept figures of scope `kept`, or aggregated now. A step's title is its greatest
+    one (titles rarely change between versions)."""
+    if kept is not None:
+        return await figures.stored_steps(kept)
+    return figures.step_stats(await figures.step_rows(_task_stat_clause(principal, filters, calendar)))
 
 
 async def _template_figures(
-    principal: Principal, filters: Filters, calendar: BusinessCalendar, in_flight: _InFlight
+    principal: Principal,
+    filters: Filters,
+    calendar: BusinessCalendar,
+    flight: Awaitable[_InFlight],
+    kept: int | None,
 ) -> list[insight.TemplateStats]:
     """`insight.template_stats`: closed requests from the rollup, those in flight as read live."""
     where = _stat_clause(principal, filters, calendar, RequestStat)
@@ -658,7 +649,11 @@ async def _template_figures(
         .where(where)
         .group_by(RequestStat.template_key, RequestStat.status)
     )
-    hours = await hour_figures(RequestStat, [RequestStat.template_key], RequestStat.working_hours, where)
+    hours = (
+        await figures.stored_hours(figures.TEMPLATE, kept)
+        if kept is not None
+        else await figures.template_hours(where)
+    )
     totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for g in grouped:
         t = totals[g["template_key"]]
@@ -668,6 +663,7 @@ async def _template_figures(
         t["returned"] += g["returned"] or 0
         t["overdue"] += g["overdue"] or 0
         t["resubmissions"] += g["resubmissions"] or 0
+    in_flight = await flight
     for r in in_flight.records:
         t = totals[r.template]
         t["requests"] += 1
@@ -695,7 +691,12 @@ async def _template_figures(
 
 
 async def _week_figures(
-    principal: Principal, filters: Filters, calendar: BusinessCalendar, now: dt.datetime, in_flight: _InFlight
+    principal: Principal,
+    filters: Filters,
+    calendar: BusinessCalendar,
+    now: dt.datetime,
+    flight: Awaitable[_InFlight],
+    kept: int | None,
 ) -> list[insight.WeekStats]:
     """`insight.weekly_trends`, over the last `TREND_WEEKS` weeks unless a start date is chosen."""
     first = (
@@ -711,10 +712,6 @@ async def _week_figures(
     )
     for r in rows:
         submitted[_day(r["submitted_week"])] += r["n"]
-    for request in in_flight.records:
-        week = _monday(request.submitted_at, calendar)
-        if first is None or week >= first:
-            submitted[week] += 1
     rows = await (
         RequestStat.select(RequestStat.closed_week, Count(alias="n"))
         .where(
@@ -728,15 +725,18 @@ async def _week_figures(
     )
     for r in rows:
         finished[_day(r["closed_week"])] += r["n"]
-    task_where = _where(
-        _task_stat_clause(principal, filters, calendar), TaskStat.closed_week >= first if first else None
-    )
-    hours = {
-        _day(k[0]): v
-        for k, v in (
-            await hour_figures(TaskStat, [TaskStat.closed_week], TaskStat.working_hours, task_where)
-        ).items()
-    }
+    if kept is not None:
+        by_week = await figures.stored_hours(figures.WEEK, kept, since=first)
+    else:
+        task_where = _where(
+            _task_stat_clause(principal, filters, calendar), TaskStat.closed_week >= first if first else None
+        )
+        by_week = await figures.week_hours(task_where)
+    hours = {_day(k[0]): v for k, v in by_week.items()}
+    for request in (await flight).records:
+        week = _monday(request.submitted_at, calendar)
+        if first is None or week >= first:
+            submitted[week] += 1
     weeks = sorted(set(submitted) | set(finished) | set(hours))
     return [
         insight.WeekStats(
@@ -760,7 +760,7 @@ def _day(value: Any) -> dt.date:
 
 
 async def _repeated(
-    principal: Principal, filters: Filters, calendar: BusinessCalendar, in_flight: _InFlight
+    principal: Principal, filters: Filters, calendar: BusinessCalendar, flight: Awaitable[_InFlight]
 ) -> list[insight.RepeatedRejection]:
     """Requests sent back at least twice: the most sent back of the rollup and of those in flight."""
     rows = await (
@@ -799,7 +799,7 @@ async def _repeated(
         )
         for r in rows
     ]
-    return insight.repeated_rejections(closed + in_flight.records)[:REPORT_LIMIT]
+    return insight.repeated_rejections(closed + (await flight).records)[:REPORT_LIMIT]
 
 
 # -- exports ----------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ Invariants:
   committed late (with an earlier `closed_at`) is not missed; rows already present are skipped.
 - Requests are rolled up before tasks: a finished request writes all of its tasks, with the
   working hours from each step's last visit to the request's closing (`remaining_hours`).
-- Closed rows never change again (a closed task or request is final), so nothing is recomputed.
+- Closed rows never change again (a closed task or request is final), so nothing is recomputed
+  but the kept medians of the groups that got rows (`insight_figures`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ from runtime import insight
 from runtime.calendar import BusinessCalendar
 from runtime.insight import DECIDED, FINISHED
 from runtime.service.definitions import definition
+from runtime.service.insight_figures import Touched
+from runtime.service.insight_figures import ready as figures_ready
+from runtime.service.insight_figures import refresh as refresh_figures
 from runtime.service.insight_sql import Figures, hour_figures, on_postgres
 from storage.database import write_transaction
 from storage.tables import InsightMark, Instance, InstanceEvent, RequestStat, StepEstimate, Task, TaskStat
@@ -61,9 +65,13 @@ class Rolled(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def roll_up(calendar: BusinessCalendar, *, limit: int | None = None) -> Rolled:
-    """Roll up what closed since the last run, at most `limit` new rows of each kind (None: all)."""
-    requests, more_requests = await _roll_up_requests(calendar, limit)
-    tasks, more_tasks = await _roll_up_tasks(calendar, limit)
+    """Roll up what closed since the last run, at most `limit` new rows of each kind (None: all),
+    then recompute the kept figures of the groups that got rows (all of them the first time)."""
+    touched = Touched()
+    requests, more_requests = await _roll_up_requests(calendar, limit, touched)
+    tasks, more_tasks = await _roll_up_tasks(calendar, limit, touched)
+    if touched or not await figures_ready():
+        await refresh_figures(touched)
     return Rolled(requests=requests, tasks=tasks, more=more_requests or more_tasks)
 
 
@@ -107,7 +115,9 @@ def _with(*clauses: Any) -> Any:
 # -- requests ---------------------------------------------------------------------------------
 
 
-async def _roll_up_requests(calendar: BusinessCalendar, limit: int | None) -> tuple[int, bool]:
+async def _roll_up_requests(
+    calendar: BusinessCalendar, limit: int | None, touched: Touched
+) -> tuple[int, bool]:
     start = await _mark("requests")
     cursor: tuple[dt.datetime, int] | None = None
     written = 0
@@ -142,7 +152,7 @@ async def _roll_up_requests(calendar: BusinessCalendar, limit: int | None) -> tu
         done = await _present(RequestStat, RequestStat.instance_id, [r["id"] for r in rows])
         fresh = [r for r in rows if r["id"] not in done]
         if fresh:
-            await _write_requests(fresh, calendar)
+            await _write_requests(fresh, calendar, touched)
         written += len(fresh)
         await _advance("requests", cursor[0])
         if len(rows) < size:
@@ -157,7 +167,7 @@ async def _present(table: Any, column: Any, ids: Sequence[int]) -> set[int]:
     return {r["id"] for r in rows}
 
 
-async def _write_requests(rows: list[dict[str, Any]], calendar: BusinessCalendar) -> None:
+async def _write_requests(rows: list[dict[str, Any]], calendar: BusinessCalendar, touched: Touched) -> None:
     ids = [r["id"] for r in rows]
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     grouped = await (
@@ -222,6 +232,10 @@ async def _write_requests(rows: list[dict[str, Any]], calendar: BusinessCalendar
             if t["id"] in last_visits:
                 remaining = max(0.0, calendar.working_hours_between(t["created_at"], r["closed_at"]))
             task_rows.append(_task_row(t, r, calendar, remaining))
+    for row in request_rows:
+        touched.add_request(row)
+    for row in task_rows:
+        touched.add_task(row)
     async with write_transaction(RequestStat._meta.db):
         await _insert(RequestStat, RequestStat.instance_id, request_rows)
         for start in range(0, len(task_rows), BATCH):
@@ -314,7 +328,7 @@ def _last_visits(tasks: list[dict[str, Any]]) -> set[int]:
 # -- tasks ------------------------------------------------------------------------------------
 
 
-async def _roll_up_tasks(calendar: BusinessCalendar, limit: int | None) -> tuple[int, bool]:
+async def _roll_up_tasks(calendar: BusinessCalendar, limit: int | None, touched: Touched) -> tuple[int, bool]:
     start = await _mark("tasks")
     cursor: tuple[dt.datetime, int] | None = None
     written = 0
@@ -358,6 +372,8 @@ async def _roll_up_tasks(calendar: BusinessCalendar, limit: int | None) -> tuple
         done = await _present(TaskStat, TaskStat.task_id, [r["id"] for r in wanted])
         fresh = [_task_row(r, running[r["instance"]], calendar, None) for r in wanted if r["id"] not in done]
         if fresh:
+            for row in fresh:
+                touched.add_task(row)
             async with write_transaction(TaskStat._meta.db):
                 await _insert(TaskStat, TaskStat.task_id, fresh)
         written += len(fresh)

@@ -1,58 +1,13 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.columns.column_types import Date
-from piccolo.columns.column_types import DoublePrecision
-from piccolo.columns.column_types import Integer
-from piccolo.columns.column_types import Serial
-from piccolo.columns.column_types import Timestamptz
-from piccolo.columns.column_types import Varchar
+from piccolo.columns.column_types import Date, DoublePrecision, Integer, Serial, Timestamptz, Varchar
 from piccolo.columns.defaults.date import DateNow
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.columns.indexes import IndexMethod
-from piccolo.engine.finder import engine_finder
-from piccolo.querystring import QueryString
 
 ID = "2026-11-27T12:58:15:977110"
 VERSION = "1.38.0"
 DESCRIPTION = "insight rollups (task_stat, request_stat, step_estimate, insight_mark) and the indexes of monitoring and analytics"
 
-
-INDEXES = [
-    # the rollup finds what closed since its last run; monitoring pages open tasks oldest first
-    "CREATE INDEX IF NOT EXISTS task_closed_at ON task (closed_at, id)",
-    "CREATE INDEX IF NOT EXISTS instance_closed_at ON instance (closed_at, id)",
-    "CREATE INDEX IF NOT EXISTS task_status_created ON task (status, created_at, id)",
-    "CREATE INDEX IF NOT EXISTS instance_status_template ON instance (status, template_key)",
-    # the reports: the largest overspends, the most sent-back requests
-    "CREATE INDEX IF NOT EXISTS request_stat_deviation ON request_stat (deviation)"
-    " WHERE deviation IS NOT NULL",
-    "CREATE INDEX IF NOT EXISTS request_stat_sent_back ON request_stat ((returns + rejections))",
-]
-POSTGRES_INDEXES = [
-    # covering, partial indexes: analytics aggregates decided tasks per step and per week with
-    # index-only scans that arrive sorted by duration (no sort of the whole rollup)
-    "CREATE INDEX IF NOT EXISTS task_stat_step_hours ON task_stat"
-    " (template_key, node_id, working_hours)"
-    " INCLUDE (department_id, initiator_id, submitted_at, created_at, has_due, late, returned, rejected, step)"
-    " WHERE working_hours IS NOT NULL",
-    "CREATE INDEX IF NOT EXISTS task_stat_week_hours ON task_stat (closed_week, working_hours)"
-    " INCLUDE (department_id, initiator_id, submitted_at, template_key, node_id)"
-    " WHERE working_hours IS NOT NULL",
-    "CREATE INDEX IF NOT EXISTS task_stat_remaining ON task_stat"
-    " (template_key, node_id, remaining_hours) INCLUDE (department_id, initiator_id)"
-    " WHERE remaining_hours IS NOT NULL",
-]
-SQLITE_INDEXES = [
-    "CREATE INDEX IF NOT EXISTS task_stat_step ON task_stat (template_key, node_id)",
-    "CREATE INDEX IF NOT EXISTS task_stat_week ON task_stat (closed_week)",
-]
-
-
-async def create_indexes():
-    engine = engine_finder()
-    assert engine is not None
-    extra = POSTGRES_INDEXES if engine.engine_type == "postgres" else SQLITE_INDEXES
-    for statement in INDEXES + extra:
-        await engine.run_querystring(QueryString(statement))
 
 
 async def forwards():
@@ -1124,10 +1079,6 @@ async def forwards():
         schema=None,
     )
 
-    # A manager runs its raw steps before it adds tables: the tables go first, then the indexes.
-    await manager.run()
-    indexes = MigrationManager(
-        migration_id=ID, app_name="formflow", description=DESCRIPTION
-    )
-    indexes.add_raw(create_indexes)
-    return indexes
+    # The indexes of these tables are created by migration 2026-11-27T15:24:30 (a manager runs
+    # its raw steps before it adds its tables).
+    return manager

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import msgspec
 import pytest
 
 from runtime.insight import (
@@ -24,6 +25,7 @@ from runtime.insight import (
     weekly_trends,
 )
 from runtime.service import insight
+from runtime.service import insight_figures as figures
 from runtime.service.insight_rollup import estimates, refresh_estimates, roll_up
 from runtime.service.insight_sql import hour_figures
 from storage.access import Principal, Role
@@ -42,11 +44,14 @@ NOW = at(10, 21, 10)
 ADMIN = Principal(id=-1, employee_no="x", name="x", department_id=None, roles=frozenset({Role.PROCESS_ADMIN}))
 
 
-async def _write_history() -> None:
+async def _write_history(only: set[int] | None = None) -> None:
+    """The history's rows: all of them, or `only` those requests and their tasks."""
     version = await TemplateVersion.select(TemplateVersion.id).first()
     person = await Person.select(Person.id).first()
     assert version is not None and person is not None
     for r in REQUESTS:
+        if only is not None and r.instance_id not in only:
+            continue
         await Instance.insert(
             Instance(
                 id=r.instance_id,
@@ -74,6 +79,8 @@ async def _write_history() -> None:
                     InstanceEvent(instance=r.instance_id, seq=seq, at=r.submitted_at, kind=kind, data="{}")
                 )
     for i, t in enumerate(TASKS):
+        if only is not None and t.instance_id not in only:
+            continue
         await Task.insert(
             Task(
                 task_key=f"{t.instance_id}:{t.node_id}:{i}",
@@ -127,6 +134,57 @@ async def test_analytics_over_the_rollup_equals_the_pure_figures(history: None) 
     marketing = await insight.analytics(ADMIN, NOW, CALENDAR, insight.Filters(department_id=MARKETING))
     mine = [t for t in TASKS if t.department_id == MARKETING]
     assert [v.stats for v in marketing.steps] == step_stats(mine, CALENDAR)
+
+
+MARKETING_HEAD = Principal(
+    id=-2,
+    employee_no="h",
+    name="h",
+    department_id=MARKETING,
+    roles=frozenset({Role.DEPARTMENT_HEAD}),
+    reach=frozenset({MARKETING}),
+)
+
+
+async def test_a_heads_figures_are_kept_for_their_department_and_equal_the_pure_ones(history: None) -> None:
+    await roll_up(CALENDAR)
+    assert await figures.scope_for(MARKETING_HEAD, True) == MARKETING  # read from the kept figures
+    found = await insight.analytics(MARKETING_HEAD, NOW, CALENDAR, insight.Filters())
+    tasks = [t for t in TASKS if t.department_id == MARKETING]
+    requests = [r for r in REQUESTS if r.department_id == MARKETING]
+    assert [v.stats for v in found.steps] == step_stats(tasks, CALENDAR)
+    assert found.templates == template_stats(requests, tasks, CALENDAR, NOW)
+    assert found.weeks == weekly_trends(requests, tasks, CALENDAR)
+    # the same view, filtered, is aggregated when asked: the same figures
+    assert await figures.scope_for(MARKETING_HEAD, False) is None
+    filtered = await insight.analytics(
+        MARKETING_HEAD, NOW, CALENDAR, insight.Filters(department_id=MARKETING)
+    )
+    assert filtered.steps == found.steps and filtered.templates == found.templates
+
+
+async def test_a_head_whose_own_requests_were_filed_elsewhere_sees_them_too(history: None) -> None:
+    initiator = await Person.select(Person.id).first()  # the history's initiator, in both departments
+    assert initiator is not None
+    head = msgspec.structs.replace(MARKETING_HEAD, id=initiator["id"])
+    await roll_up(CALENDAR)
+    assert await figures.scope_for(head, True) is None  # not one department's figures
+    found = await insight.analytics(head, NOW, CALENDAR, insight.Filters())
+    assert [v.stats for v in found.steps] == step_stats(TASKS, CALENDAR)
+
+
+async def test_kept_figures_follow_what_closes_later(db: None) -> None:
+    await _write_history(only={1, 2, 3, 5, 6})
+    before = await insight.analytics(ADMIN, NOW, CALENDAR, insight.Filters())
+    assert sum(v.stats.decided for v in before.steps) == len(
+        [t for t in TASKS if t.instance_id != 4 and t.closed_at and t.outcome != "decided_by_other"]
+    )
+    await _write_history(only={4})  # request 4, the last to close, closes after the first view
+    after = await insight.analytics(ADMIN, NOW, CALENDAR, insight.Filters())
+    assert await figures.scope_for(ADMIN, True) == figures.WHOLE
+    assert [v.stats for v in after.steps] == step_stats(TASKS, CALENDAR)
+    assert after.templates == template_stats(REQUESTS, TASKS, CALENDAR, NOW)
+    assert after.weeks == weekly_trends(REQUESTS, TASKS, CALENDAR)
 
 
 async def test_completion_estimates_come_from_the_rollup(history: None) -> None:
