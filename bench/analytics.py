@@ -298,9 +298,10 @@ async def run(args: argparse.Namespace) -> None:
         rolled = await roll_up(CALENDAR)
         rollup_seconds = time.perf_counter() - started
         # what autovacuum does to a table that grew: statistics, and the visibility map that
-        # lets analytics read the covering indexes alone
-        await Person.raw("VACUUM ANALYZE task_stat")
-        await Person.raw("VACUUM ANALYZE request_stat")
+        # lets analytics read the covering indexes alone (the rollup's, and those of the
+        # requests in flight, read live)
+        for table in ("task_stat", "request_stat", "task", "instance", "instance_event"):
+            await Person.raw(f"VACUUM ANALYZE {table}")
         started = time.perf_counter()
         await refresh_estimates(now, CALENDAR, force=True)
         estimate_seconds = time.perf_counter() - started

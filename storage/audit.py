@@ -33,6 +33,24 @@ MIN_RETENTION_DAYS = 180
 PURGE_ACTION = "audit.purged"
 _ADVISORY_LOCK_KEY = 0x466F726D  # "Form"
 _ENCODER = msgspec.json.Encoder(order="sorted")
+_COLUMNS = (
+    "at",
+    "actor_id",
+    "actor_name",
+    "action",
+    "target_type",
+    "target_id",
+    "ip",
+    "request_id",
+    "before",
+    "after",
+)
+# SQL text, not the query builder: every command appends an entry, and building the two
+# statements cost more than running them
+_LAST_HASH = 'SELECT "hash" FROM "audit_entry" ORDER BY "id" DESC LIMIT 1'
+_NAMES = ", ".join(f'"{column}"' for column in (*_COLUMNS, "prev_hash", "hash"))
+_PLACEHOLDERS = ", ".join(["{}"] * (len(_COLUMNS) + 2))
+_INSERT = f'INSERT INTO "audit_entry" ({_NAMES}) VALUES ({_PLACEHOLDERS})'
 
 
 class Actor(msgspec.Struct, frozen=True, kw_only=True):
@@ -96,8 +114,8 @@ async def record(
     engine = AuditEntry._meta.db
     if isinstance(engine, PostgresEngine):
         await AuditEntry.raw("SELECT pg_advisory_xact_lock({})", _ADVISORY_LOCK_KEY)
-    last = await AuditEntry.select(AuditEntry.hash).order_by(AuditEntry.id, ascending=False).first()
-    prev_hash = last["hash"] if last else GENESIS_HASH
+    last = await AuditEntry.raw(_LAST_HASH)
+    prev_hash = last[0]["hash"] if last else GENESIS_HASH
     row: dict[str, Any] = {
         "at": (now or datetime.now(UTC)).astimezone(UTC),
         "actor_id": actor.id,
@@ -110,7 +128,9 @@ async def record(
         "before": _plain(before),
         "after": _plain(after),
     }
-    await AuditEntry.insert(AuditEntry(**row, prev_hash=prev_hash, hash=entry_hash(prev_hash, row)))
+    await AuditEntry.raw(
+        _INSERT, *(row[column] for column in _COLUMNS), prev_hash, entry_hash(prev_hash, row)
+    )
 
 
 async def verify_chain(batch_size: int = 2000) -> ChainReport:

@@ -536,7 +536,10 @@ class InsightFigure(Table, tablename="insight_figure"):
     whole organisation (`scope` -1) or one department, recomputed by the insight rollup for the
     groups it adds rows to (`runtime.service.insight_figures`). `key` names the group within its
     kind and scope (unique together); `cases` counts the step's decided tasks, the template's
-    finished requests or the week's decided tasks."""
+    finished requests or the week's decided tasks (the samples of the median). A step's sums
+    (`has_due`, `late`, `returned`, `rejected`) count its tasks; a template's (`requests`,
+    `finished`, `rejected`, `returned`, `overdue`, `resubmissions`) its closed requests; a
+    week's `submitted` and `finished` the closed requests submitted and finished in it."""
 
     id = Serial(primary_key=True)
     kind = Varchar(length=16)
@@ -552,6 +555,11 @@ class InsightFigure(Table, tablename="insight_figure"):
     late = Integer(default=0)
     returned = Integer(default=0)
     rejected = Integer(default=0)
+    requests = Integer(default=0)
+    finished = Integer(default=0)
+    overdue = Integer(default=0)
+    resubmissions = Integer(default=0)
+    submitted = Integer(default=0)
     median_hours = DoublePrecision(null=True, default=None)
     p90_hours = DoublePrecision(null=True, default=None)
 

@@ -30,8 +30,7 @@ from typing import Any, NamedTuple
 import msgspec
 from piccolo.columns.combination import WhereRaw
 from piccolo.query import OrderByRaw
-from piccolo.query.functions.aggregate import Count, Sum
-from piccolo.querystring import QueryString
+from piccolo.query.functions.aggregate import Count
 
 from forms import model as m
 from forms.permissions import PermissionMask, mask_for_read
@@ -624,7 +623,7 @@ async def _step_figures(
     reached: the kept figures of scope `kept`, or aggregated now. A step's title is its greatest
     one (titles rarely change between versions)."""
     if kept is not None:
-        return await figures.stored_steps(kept)
+        return await figures.kept_steps(kept)
     return figures.step_stats(await figures.step_rows(_task_stat_clause(principal, filters, calendar)))
 
 
@@ -635,34 +634,17 @@ async def _template_figures(
     flight: Awaitable[_InFlight],
     kept: int | None,
 ) -> list[insight.TemplateStats]:
-    """`insight.template_stats`: closed requests from the rollup, those in flight as read live."""
-    where = _stat_clause(principal, filters, calendar, RequestStat)
-    grouped = await (
-        RequestStat.select(
-            RequestStat.template_key,
-            RequestStat.status,
-            Count(alias="n"),
-            Sum(RequestStat.overdue, alias="overdue"),
-            Sum(RequestStat.resubmissions, alias="resubmissions"),
-            QueryString("SUM(CASE WHEN {} > 0 THEN 1 ELSE 0 END)", RequestStat.returns, alias="returned"),
-        )
-        .where(where)
-        .group_by(RequestStat.template_key, RequestStat.status)
-    )
-    hours = (
-        await figures.stored_hours(figures.TEMPLATE, kept)
-        if kept is not None
-        else await figures.template_hours(where)
-    )
-    totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for g in grouped:
-        t = totals[g["template_key"]]
-        t["requests"] += g["n"]
-        t["finished"] += g["n"] if g["status"] in insight.FINISHED else 0
-        t["rejected"] += g["n"] if g["status"] == "rejected" else 0
-        t["returned"] += g["returned"] or 0
-        t["overdue"] += g["overdue"] or 0
-        t["resubmissions"] += g["resubmissions"] or 0
+    """`insight.template_stats`: closed requests from the rollup (kept figures of scope `kept`,
+    or aggregated now), those in flight as read live."""
+    if kept is not None:
+        closed, hours = await figures.kept_templates(kept)
+    else:
+        where = _stat_clause(principal, filters, calendar, RequestStat)
+        closed = await figures.template_totals(where)
+        hours = await figures.template_hours(where)
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(figures.TEMPLATE_SUMS, 0))
+    for (template,), sums in closed.items():
+        totals[template].update(sums)
     in_flight = await flight
     for r in in_flight.records:
         t = totals[r.template]
@@ -702,48 +684,39 @@ async def _week_figures(
     first = (
         None if filters.since is not None else _monday(now, calendar) - dt.timedelta(weeks=TREND_WEEKS - 1)
     )
-    where = _stat_clause(principal, filters, calendar, RequestStat)
-    submitted: dict[dt.date, int] = defaultdict(int)
-    finished: dict[dt.date, int] = defaultdict(int)
-    rows = await (
-        RequestStat.select(RequestStat.submitted_week, Count(alias="n"))
-        .where(_where(where, RequestStat.submitted_week >= first if first else None))
-        .group_by(RequestStat.submitted_week)
-    )
-    for r in rows:
-        submitted[_day(r["submitted_week"])] += r["n"]
-    rows = await (
-        RequestStat.select(RequestStat.closed_week, Count(alias="n"))
-        .where(
-            _where(
-                where,
-                RequestStat.working_hours.is_not_null(),
-                RequestStat.closed_week >= first if first else None,
-            )
-        )
-        .group_by(RequestStat.closed_week)
-    )
-    for r in rows:
-        finished[_day(r["closed_week"])] += r["n"]
     if kept is not None:
-        by_week = await figures.stored_hours(figures.WEEK, kept, since=first)
+        closed, hours = await figures.kept_weeks(kept, first)
     else:
+        closed = await figures.week_totals(
+            _stat_clause(principal, filters, calendar, RequestStat), first=first
+        )
         task_where = _where(
             _task_stat_clause(principal, filters, calendar), TaskStat.closed_week >= first if first else None
         )
-        by_week = await figures.week_hours(task_where)
-    hours = {_day(k[0]): v for k, v in by_week.items()}
+        hours = await figures.week_hours(task_where)
+    submitted: dict[dt.date, int] = defaultdict(int)
+    finished: dict[dt.date, int] = defaultdict(int)
+    for (week,), sums in closed.items():
+        submitted[week] += sums["submitted"]
+        finished[week] += sums["finished"]
+    mondays: dict[int, dt.date] = {}  # by quarter hour: every zone's offset is a multiple of it
     for request in (await flight).records:
-        week = _monday(request.submitted_at, calendar)
+        quarter = int(request.submitted_at.timestamp() // 900)
+        week = mondays.get(quarter) or mondays.setdefault(quarter, _monday(request.submitted_at, calendar))
         if first is None or week >= first:
             submitted[week] += 1
-    weeks = sorted(set(submitted) | set(finished) | set(hours))
+    by_week = {key[0]: value for key, value in hours.items()}
+    weeks = sorted(
+        w
+        for w in set(submitted) | set(finished) | set(by_week)
+        if submitted[w] or finished[w] or w in by_week
+    )
     return [
         insight.WeekStats(
             week=w,
             submitted=submitted.get(w, 0),
             finished=finished.get(w, 0),
-            median_task_hours=hours[w][0] if w in hours else None,
+            median_task_hours=by_week[w][0] if w in by_week else None,
         )
         for w in weeks
     ]

@@ -8,14 +8,17 @@ the figures of the groups it added rows to, from all of the groups' rows, and ke
 
     step      per (template, step): decided tasks, when the step was first reached, its title,
               the has_due / late / returned / rejected sums, median and p90 working hours
-    template  per template: the finished requests' median and p90 working hours
-    week      per week: the median working hours of the tasks decided in it
+    template  per template: closed requests, finished, rejected, sent back, overdue,
+              resubmissions, and the finished ones' median and p90 working hours
+    week      per week: closed requests submitted and finished in it, and the median working
+              hours of the tasks decided in it
 
 `scope` is a department id, or `WHOLE` for the whole organisation. Analytics reads them for the
 views that are the whole organisation (a viewer who sees everything, no filter) or exactly one
 department (a head whose reach is that one department, no filter, and none of their own
 requests filed elsewhere); every other view aggregates the rollup rows when asked, as before,
-over the smaller share of rows it covers. Counts and sums are always read from the rollup.
+over the smaller share of rows it covers. Requests in flight are never kept: analytics reads
+them live and adds them in.
 
 The figures are the same numbers either way (`tests/insight/test_rollup.py` compares them).
 They are complete once the first run after installation has built them all; until then
@@ -26,11 +29,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from piccolo.columns.combination import WhereRaw
 from piccolo.query.functions.aggregate import Count, Max, Min, Sum
+from piccolo.querystring import QueryString
 
 from runtime import insight
 from runtime.service.effects import insert_rows
@@ -44,27 +49,34 @@ WHOLE = -1
 FIGURES_MARK = "figures"
 """The `insight_mark` row written once every group's figures have been built."""
 STEP, TEMPLATE, WEEK = "step", "template", "week"
-_BATCH = 400
-_COLUMNS = (
-    "kind",
-    "scope",
-    "key",
-    "template_key",
-    "node_id",
-    "week",
-    "step",
-    "first",
-    "cases",
-    "has_due",
-    "late",
-    "returned",
-    "rejected",
-    "median_hours",
-    "p90_hours",
-)
+TEMPLATE_SUMS = ("requests", "finished", "rejected", "returned", "overdue", "resubmissions")
+WEEK_SUMS = ("submitted", "finished")
+_BATCH = 300
+_VALUES = {
+    "template_key": "",
+    "node_id": "",
+    "week": None,
+    "step": "",
+    "first": None,
+    "cases": 0,
+    "has_due": 0,
+    "late": 0,
+    "returned": 0,
+    "rejected": 0,
+    "requests": 0,
+    "finished": 0,
+    "overdue": 0,
+    "resubmissions": 0,
+    "submitted": 0,
+    "median_hours": None,
+    "p90_hours": None,
+}
+_COLUMNS = ("kind", "scope", "key", *_VALUES)
 _UPSERT = ' ON CONFLICT ("kind", "scope", "key") DO UPDATE SET ' + ", ".join(
-    f'"{c}" = EXCLUDED."{c}"' for c in _COLUMNS[3:]
+    f'"{c}" = EXCLUDED."{c}"' for c in _VALUES
 )
+
+Totals = dict[str, int]
 
 
 @dataclasses.dataclass
@@ -82,8 +94,8 @@ class Touched:
             self.weeks.add(row["closed_week"])
 
     def add_request(self, row: Mapping[str, Any]) -> None:
-        if row["working_hours"] is not None:
-            self.templates.add(row["template_key"])
+        self.templates.add(row["template_key"])
+        self.weeks.update((row["submitted_week"], row["closed_week"]))
 
     def __bool__(self) -> bool:
         return self.everything or bool(self.steps or self.templates or self.weeks)
@@ -120,7 +132,7 @@ async def step_rows(where: Any, *, by_department: bool = False) -> list[dict[str
 
 
 def step_stats(rows: Iterable[Mapping[str, Any]]) -> list[insight.StepStats]:
-    """`step_rows` (or stored step figures) as `insight.StepStats`, in the order the steps were
+    """`step_rows` (or kept step figures) as `insight.StepStats`, in the order the steps were
     first reached."""
     ordered = sorted(rows, key=lambda r: (str(r["first"]), r["template_key"], r["node_id"]))
     return [
@@ -139,16 +151,74 @@ def step_stats(rows: Iterable[Mapping[str, Any]]) -> list[insight.StepStats]:
     ]
 
 
+async def template_totals(where: Any, *, by_department: bool = False) -> dict[tuple[Any, ...], Totals]:
+    """`TEMPLATE_SUMS` of the closed requests `where`, per template[, department]."""
+    keys = [RequestStat.template_key] + ([RequestStat.department_id] if by_department else [])
+    grouped = await (
+        RequestStat.select(
+            *keys,
+            RequestStat.status,
+            Count(alias="n"),
+            Sum(RequestStat.overdue, alias="overdue"),
+            Sum(RequestStat.resubmissions, alias="resubmissions"),
+            QueryString("SUM(CASE WHEN {} > 0 THEN 1 ELSE 0 END)", RequestStat.returns, alias="returned"),
+        )
+        .where(where)
+        .group_by(*keys, RequestStat.status)
+    )
+    names = [k._meta.name for k in keys]
+    totals: dict[tuple[Any, ...], Totals] = defaultdict(lambda: dict.fromkeys(TEMPLATE_SUMS, 0))
+    for g in grouped:
+        t = totals[tuple(g[n] for n in names)]
+        t["requests"] += g["n"]
+        t["finished"] += g["n"] if g["status"] in insight.FINISHED else 0
+        t["rejected"] += g["n"] if g["status"] == "rejected" else 0
+        t["returned"] += g["returned"] or 0
+        t["overdue"] += g["overdue"] or 0
+        t["resubmissions"] += g["resubmissions"] or 0
+    return dict(totals)
+
+
 async def template_hours(where: Any, *, by_department: bool = False) -> dict[tuple[Any, ...], Figures]:
     """(median, p90, count) of finished requests' working hours per template[, department]."""
     keys = [RequestStat.template_key] + ([RequestStat.department_id] if by_department else [])
     return await hour_figures(RequestStat, keys, RequestStat.working_hours, where)
 
 
+async def week_totals(
+    where: Any,
+    *,
+    first: dt.date | None = None,
+    weeks: Iterable[dt.date] | None = None,
+    by_department: bool = False,
+) -> dict[tuple[Any, ...], Totals]:
+    """Closed requests `where` submitted and finished per week[, department], from week `first`
+    on, or in `weeks` only."""
+    totals: dict[tuple[Any, ...], Totals] = defaultdict(lambda: dict.fromkeys(WEEK_SUMS, 0))
+    chosen = None if weeks is None else sorted(weeks)
+    for name, column, extra in (
+        ("submitted", RequestStat.submitted_week, None),
+        ("finished", RequestStat.closed_week, RequestStat.working_hours.is_not_null()),
+    ):
+        keys = [column] + ([RequestStat.department_id] if by_department else [])
+        clause = _all(
+            where,
+            extra,
+            column >= first if first is not None else None,
+            column.is_in(chosen) if chosen is not None else None,
+        )
+        query = RequestStat.select(*keys, Count(alias="n")).group_by(*keys)
+        for r in await (query.where(clause) if clause is not None else query):
+            key = (_day(r[column._meta.name]), *((r["department_id"],) if by_department else ()))
+            totals[key][name] += r["n"]
+    return dict(totals)
+
+
 async def week_hours(where: Any, *, by_department: bool = False) -> dict[tuple[Any, ...], Figures]:
     """(median, p90, count) of decided tasks' working hours per week closed[, department]."""
     keys = [TaskStat.closed_week] + ([TaskStat.department_id] if by_department else [])
-    return await hour_figures(TaskStat, keys, TaskStat.working_hours, where)
+    found = await hour_figures(TaskStat, keys, TaskStat.working_hours, where)
+    return {(_day(key[0]), *key[1:]): figures for key, figures in found.items()}
 
 
 # -- keeping them -----------------------------------------------------------------------------
@@ -163,37 +233,77 @@ async def refresh(touched: Touched) -> int:
     """Recompute and store the figures of the `touched` groups, at every scope; rows written."""
     if not touched.everything and not await ready():
         touched = Touched(everything=True)
+    every = touched.everything
     decided = TaskStat.working_hours.is_not_null()
-    finished = RequestStat.working_hours.is_not_null()
-    step_where: Any = decided
-    week_where: Any = decided
-    template_where: Any = finished
-    if not touched.everything:
-        step_where = decided & _pairs_in(touched.steps) if touched.steps else None
-        week_where = decided & TaskStat.closed_week.is_in(sorted(touched.weeks)) if touched.weeks else None
-        template_where = (
-            finished & RequestStat.template_key.is_in(sorted(touched.templates))
-            if touched.templates
-            else None
-        )
     rows: list[tuple[Any, ...]] = []
-    if step_where is not None:
-        for by_department in (False, True):
-            for r in await step_rows(step_where, by_department=by_department):
-                rows.append(_step_row(r, _scope_of(r, by_department)))
-    if template_where is not None:
-        for by_department in (False, True):
-            for key, figures in (await template_hours(template_where, by_department=by_department)).items():
-                rows.append(_figure_row(TEMPLATE, _key_scope(key, by_department), key[0], figures))
-    if week_where is not None:
-        for by_department in (False, True):
-            for key, figures in (await week_hours(week_where, by_department=by_department)).items():
-                rows.append(_figure_row(WEEK, _key_scope(key, by_department), key[0], figures))
+    for by_department in (False, True):
+        if every or touched.steps:
+            where = decided if every else decided & _pairs_in(touched.steps)
+            for r in await step_rows(where, by_department=by_department):
+                median, p90, _ = r["figures"]
+                rows.append(
+                    _row(
+                        STEP,
+                        _scope(r.get("department_id"), by_department),
+                        f"{r['template_key']}\x1f{r['node_id']}",
+                        template_key=r["template_key"],
+                        node_id=r["node_id"],
+                        step=r["step"],
+                        first=r["first"],
+                        cases=r["decided"],
+                        has_due=r["has_due"] or 0,
+                        late=r["late"] or 0,
+                        returned=r["returned"] or 0,
+                        rejected=r["rejected"] or 0,
+                        median_hours=median,
+                        p90_hours=p90,
+                    )
+                )
+        if every or touched.templates:
+            where = None if every else RequestStat.template_key.is_in(sorted(touched.templates))
+            totals = await template_totals(where, by_department=by_department)
+            hours = await template_hours(where, by_department=by_department)
+            for key in totals.keys() | hours.keys():
+                median, p90, cases = hours.get(key, (None, None, 0))
+                scope = _scope(key[1] if by_department else None, by_department)
+                sums = totals.get(key, {})
+                rows.append(
+                    _row(
+                        TEMPLATE,
+                        scope,
+                        key[0],
+                        template_key=key[0],
+                        cases=cases,
+                        median_hours=median,
+                        p90_hours=p90,
+                        **sums,
+                    )
+                )
+        if every or touched.weeks:
+            weeks = None if every else touched.weeks
+            totals = await week_totals(None, weeks=weeks, by_department=by_department)
+            where = decided if weeks is None else decided & TaskStat.closed_week.is_in(sorted(weeks))
+            hours = await week_hours(where, by_department=by_department)
+            for key in totals.keys() | hours.keys():
+                median, p90, cases = hours.get(key, (None, None, 0))
+                scope = _scope(key[1] if by_department else None, by_department)
+                rows.append(
+                    _row(
+                        WEEK,
+                        scope,
+                        key[0].isoformat(),
+                        week=key[0],
+                        cases=cases,
+                        median_hours=median,
+                        p90_hours=p90,
+                        **totals.get(key, {}),
+                    )
+                )
     rows = [row for row in rows if row[1] is not None]
     async with write_transaction(InsightFigure._meta.db):
         for start in range(0, len(rows), _BATCH):
             await insert_rows(InsightFigure, _COLUMNS, rows[start : start + _BATCH], _UPSERT)
-        if touched.everything:
+        if every:
             now = dt.datetime.now(dt.UTC)
             await InsightMark.insert(InsightMark(name=FIGURES_MARK, mark=now)).on_conflict(
                 target=InsightMark.name, action="DO NOTHING"
@@ -208,40 +318,22 @@ def _pairs_in(pairs: Iterable[tuple[str, str]]) -> Any:
     return WhereRaw(f'("task_stat"."template_key", "task_stat"."node_id") IN ({placeholders})', *values)
 
 
-def _scope_of(row: Mapping[str, Any], by_department: bool) -> int | None:
-    return row["department_id"] if by_department else WHOLE
+def _scope(department: int | None, by_department: bool) -> int | None:
+    """A department's scope (None: rows of no department, kept only in the whole's figures)."""
+    return department if by_department else WHOLE
 
 
-def _key_scope(key: tuple[Any, ...], by_department: bool) -> int | None:
-    return key[1] if by_department else WHOLE
+def _row(kind: str, scope: int | None, key: str, **values: Any) -> tuple[Any, ...]:
+    merged = {**_VALUES, **values}
+    return (kind, scope, key, *(merged[c] for c in _VALUES))
 
 
-def _step_row(r: Mapping[str, Any], scope: int | None) -> tuple[Any, ...]:
-    median, p90, _ = r["figures"]
-    return (
-        STEP,
-        scope,
-        f"{r['template_key']}\x1f{r['node_id']}",
-        r["template_key"],
-        r["node_id"],
-        None,
-        r["step"],
-        r["first"],
-        r["decided"],
-        r["has_due"] or 0,
-        r["late"] or 0,
-        r["returned"] or 0,
-        r["rejected"] or 0,
-        median,
-        p90,
-    )
-
-
-def _figure_row(kind: str, scope: int | None, group: Any, figures: Figures) -> tuple[Any, ...]:
-    median, p90, count = figures
-    template, week = (group, None) if kind == TEMPLATE else ("", _day(group))
-    key = template if kind == TEMPLATE else week.isoformat()  # type: ignore[union-attr]
-    return (kind, scope, key, template, "", week, "", None, count, 0, 0, 0, 0, median, p90)
+def _all(*clauses: Any) -> Any:
+    result = None
+    for clause in clauses:
+        if clause is not None:
+            result = clause if result is None else result & clause
+    return result
 
 
 # -- reading them -----------------------------------------------------------------------------
@@ -266,38 +358,41 @@ async def scope_for(principal: Principal, unfiltered: bool) -> int | None:
     return department
 
 
-async def stored_steps(scope: int) -> list[insight.StepStats]:
-    rows = await InsightFigure.select().where((InsightFigure.kind == STEP) & (InsightFigure.scope == scope))
-    return step_stats(
-        {
-            **r,
-            "decided": r["cases"],
-            "figures": (r["median_hours"], r["p90_hours"], r["cases"]),
-        }
-        for r in rows
-    )
-
-
-async def stored_hours(kind: str, scope: int, since: dt.date | None = None) -> dict[tuple[Any, ...], Figures]:
-    """Stored template or week figures by group, as `hour_figures` gives them."""
+async def _kept(kind: str, scope: int, since: dt.date | None = None) -> list[dict[str, Any]]:
     where = (InsightFigure.kind == kind) & (InsightFigure.scope == scope)
     if since is not None:
         where &= InsightFigure.week >= since
-    rows = await InsightFigure.select(
-        InsightFigure.template_key,
-        InsightFigure.week,
-        InsightFigure.cases,
-        InsightFigure.median_hours,
-        InsightFigure.p90_hours,
-    ).where(where)
-    return {
-        (r["template_key"] if kind == TEMPLATE else _day(r["week"]),): (
-            r["median_hours"],
-            r["p90_hours"],
-            r["cases"],
-        )
-        for r in rows
-    }
+    rows: list[dict[str, Any]] = await InsightFigure.select().where(where)
+    return rows
+
+
+async def kept_steps(scope: int) -> list[insight.StepStats]:
+    rows = await _kept(STEP, scope)
+    return step_stats(
+        {**r, "decided": r["cases"], "figures": (r["median_hours"], r["p90_hours"], r["cases"])} for r in rows
+    )
+
+
+async def kept_templates(scope: int) -> tuple[dict[tuple[Any, ...], Totals], dict[tuple[Any, ...], Figures]]:
+    """`template_totals` and `template_hours` as kept."""
+    rows = await _kept(TEMPLATE, scope)
+    totals = {(r["template_key"],): {name: r[name] for name in TEMPLATE_SUMS} for r in rows}
+    hours = {(r["template_key"],): _figures(r) for r in rows if r["cases"]}
+    return totals, hours
+
+
+async def kept_weeks(
+    scope: int, since: dt.date | None
+) -> tuple[dict[tuple[Any, ...], Totals], dict[tuple[Any, ...], Figures]]:
+    """`week_totals` and `week_hours` as kept, from week `since` on."""
+    rows = await _kept(WEEK, scope, since)
+    totals = {(_day(r["week"]),): {name: r[name] for name in WEEK_SUMS} for r in rows}
+    hours = {(_day(r["week"]),): _figures(r) for r in rows if r["cases"]}
+    return totals, hours
+
+
+def _figures(row: Mapping[str, Any]) -> Figures:
+    return row["median_hours"], row["p90_hours"], row["cases"]
 
 
 def _day(value: Any) -> dt.date:

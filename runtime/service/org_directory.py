@@ -31,8 +31,8 @@ _cached: tuple[int, OrgDirectory] | None = None
 async def load_org_directory() -> OrgDirectory:
     """The current organisation: cached while `org_revision.token` is unchanged."""
     global _cached
-    row = await OrgRevision.select(OrgRevision.token).where(OrgRevision.id == 1).first()
-    token = None if row is None else int(row["token"])
+    rows = await OrgRevision.raw('SELECT "token" FROM "org_revision" WHERE "id" = 1')
+    token = int(rows[0]["token"]) if rows else None
     cached = _cached
     if token is not None and cached is not None and cached[0] == token:
         return cached[1]

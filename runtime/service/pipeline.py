@@ -38,7 +38,7 @@ from runtime.service.errors import ConflictError, InstanceNotFound
 from runtime.service.form_data import as_stored, engine_form, title_of
 from runtime.service.outbox import InstanceRef
 from runtime.service.views import CommandResult
-from runtime.service.visibility import visible_instances
+from runtime.service.visibility import may_see
 from storage.access import Principal
 from storage.database import write_transaction
 from storage.tables import Instance
@@ -87,12 +87,18 @@ class LoadedInstance(NamedTuple):
 
 async def load_instance(instance_id: int, *, visible_to: Principal | None = None) -> LoadedInstance:
     """The instance, if it exists and (with `visible_to`) that person may see it."""
-    if visible_to is None:
-        rows = await Instance.raw(_LOAD, instance_id)
-    else:
-        rows = await Instance.raw(_LOAD_VISIBLE, instance_id, visible_instances(visible_to).querystring)
+    rows = await Instance.raw(_LOAD, instance_id)
     row = rows[0] if rows else None
-    if row is None:
+    if row is None or (
+        visible_to is not None
+        and not await may_see(
+            visible_to,
+            instance_id,
+            initiator=row["initiator"],
+            department_id=row["department_id"],
+            status=row["status"],
+        )
+    ):
         raise InstanceNotFound(instance_id)
     return LoadedInstance(
         id=row["id"],
@@ -117,8 +123,7 @@ _LOAD = (
     'JOIN "template_version" ON "template_version"."id" = "instance"."template_version" '
     'WHERE "instance"."id" = {}'
 )
-_LOAD_VISIBLE = f"{_LOAD} AND ({{}})"
-"""The row a command reads; the visibility clause (`runtime.service.visibility`) is added as it is."""
+"""The row a command reads; whether the caller may see it is `runtime.service.visibility.may_see`."""
 
 
 def step_plugins() -> Mapping[str, Any]:

@@ -5,6 +5,9 @@ departments / all, `storage.access.scope_filter`), when they hold or held a task
 approver from another department, such as finance), or when a copy step (抄送) named them: the
 `cc_sent` event of the instance's log lists them among its recipients. Drafts stay private to
 their initiator. `storage.attachments.may_read` applies the same rule to attachments.
+
+`may_see` is the same rule for one instance row already read (a command's): the scope decides
+from the row's columns, and only a person outside it costs a query (their tasks, their copies).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from piccolo.columns.combination import WhereRaw
 from piccolo.engine.sqlite import SQLiteEngine
 
 from runtime.flow import Status
-from storage.access import Permission, Principal, scope_filter
+from storage.access import Permission, Principal, Scope, scope_filter
 from storage.tables import Instance, InstanceEvent, Task
 
 CC_EVENT = "cc_sent"
@@ -55,3 +58,32 @@ def names_recipient(person_id: int) -> Any:
     return WhereRaw(
         '("instance_event"."data"::jsonb -> \'recipients\') @> jsonb_build_array({}::integer)', person_id
     )
+
+
+async def may_see(
+    principal: Principal, instance_id: int, *, initiator: int, department_id: int | None, status: str
+) -> bool:
+    """`visible_instances` for one instance row: True when `principal` may see it."""
+    if status == Status.DRAFT.value and initiator != principal.id:
+        return False
+    scope = principal.scope(Permission.PROCESS_VIEW)
+    if scope is Scope.ALL or (scope >= Scope.OWN and initiator == principal.id):
+        return True
+    if scope is Scope.DEPARTMENT and department_id is not None and department_id in principal.reach:
+        return True
+    held = await Task.raw(_HELD, instance_id, principal.id)
+    if held:
+        return True
+    copied = (
+        await InstanceEvent.select(InstanceEvent.instance)
+        .where(
+            (InstanceEvent.instance == instance_id)
+            & (InstanceEvent.kind == CC_EVENT)
+            & names_recipient(principal.id)
+        )
+        .first()
+    )
+    return copied is not None
+
+
+_HELD = 'SELECT 1 AS "held" FROM "task" WHERE "instance" = {} AND "assignee" = {} LIMIT 1'
