@@ -114,7 +114,8 @@ async def _serve(url: str) -> None:
         else:
             break
         _answer(answer)
-    await engine.close_connection_pool()
+    if not postgres:
+        await engine.close_connection_pool()
 
 
 def _answer(value: dict[str, Any]) -> None:

@@ -2,6 +2,12 @@
 
 Reads here build the `Principal` that authorization uses; writes check the person ids that
 are kept as plain integers (heads, leaders, managers), see `storage.tables`.
+
+`org_token` is the organisation's revision: triggers on `person`, `department` and `position`
+give `org_revision.token` a fresh random value whenever a row is inserted or deleted or a
+column read here or by `runtime.service.org_directory` changes (migration "org revision
+triggers"). Principals are cached per process while it is unchanged, so a request pays one
+small query for who its caller is, not the person and the department tree.
 """
 
 from __future__ import annotations
@@ -11,7 +17,10 @@ from collections.abc import Iterable
 import msgspec
 
 from storage.access import Principal, roles_from
-from storage.tables import Department, Person, Position
+from storage.tables import Department, OrgRevision, Person, Position
+
+PRINCIPALS_KEPT = 10_000
+"""Principals cached per process (for one organisation revision)."""
 
 
 class OrgError(ValueError):
@@ -57,8 +66,39 @@ def subtree(nodes: Iterable[DepartmentNode], roots: Iterable[int]) -> frozenset[
     return frozenset(seen)
 
 
+async def org_token() -> int | None:
+    """The organisation's current revision token; None when unknown (no row: do not cache)."""
+    rows = await OrgRevision.raw('SELECT "token" FROM "org_revision" WHERE "id" = 1')
+    return int(rows[0]["token"]) if rows else None
+
+
+# (token, principals by person id), replaced as a whole when the token changes
+_principals: tuple[int | None, dict[int, Principal | None]] = (None, {})
+
+
 async def load_principal(person_id: int) -> Principal | None:
-    """The active person with their roles and reach, or None when unknown or deactivated."""
+    """The active person with their roles and reach, or None when unknown or deactivated
+    (cached while the organisation is unchanged)."""
+    token = await org_token()
+    kept_token, kept = _principals
+    if token is not None and token == kept_token and person_id in kept:
+        return kept[person_id]
+    principal = await _read_principal(person_id)
+    if token is not None:
+        _keep(token, person_id, principal)
+    return principal
+
+
+def _keep(token: int, person_id: int, principal: Principal | None) -> None:
+    global _principals
+    kept_token, kept = _principals
+    if kept_token != token or len(kept) >= PRINCIPALS_KEPT:
+        kept = {}
+        _principals = (token, kept)
+    kept[person_id] = principal
+
+
+async def _read_principal(person_id: int) -> Principal | None:
     row = await (
         Person.select(
             Person.id,

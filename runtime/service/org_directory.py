@@ -20,8 +20,8 @@ from collections.abc import Iterable
 
 from runtime.flow import Department, OrgDirectory, Person
 from storage.access import Role, roles_from
+from storage.org import org_token
 from storage.tables import Department as DepartmentRow
-from storage.tables import OrgRevision
 from storage.tables import Person as PersonRow
 
 # (token, directory) of the last load; replaced as one tuple, so threads see either whole entry.
@@ -31,8 +31,7 @@ _cached: tuple[int, OrgDirectory] | None = None
 async def load_org_directory() -> OrgDirectory:
     """The current organisation: cached while `org_revision.token` is unchanged."""
     global _cached
-    rows = await OrgRevision.raw('SELECT "token" FROM "org_revision" WHERE "id" = 1')
-    token = int(rows[0]["token"]) if rows else None
+    token = await org_token()
     cached = _cached
     if token is not None and cached is not None and cached[0] == token:
         return cached[1]

@@ -1,9 +1,9 @@
 """Triggers that give `org_revision.token` a fresh random value whenever the organisation changes.
 
-`runtime.service.org_directory` caches the org directory per process and reloads it only when
-the token differs from the one it cached, so the triggers fire on every insert or delete of a
-person, department or position, and on updates of the columns the directory reads (sign-in
-bookkeeping such as `last_login_at` leaves the token alone). The token is random, never a
+`runtime.service.org_directory` caches the org directory and `storage.org.load_principal` the
+principals per process, and reload only when the token differs from the one they cached, so the
+triggers fire on every insert or delete of a person, department or position, and on updates of
+the columns either reads (sign-in bookkeeping such as `last_login_at` leaves the token alone). The token is random, never a
 counter: a restored older database must not repeat a token that went with other contents.
 
 Each trigger upserts the single row (id 1), so a missing row is recreated by the next change
@@ -18,10 +18,11 @@ ID = "2026-11-27T15:20:00:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "org revision triggers"
 
-# The directory's columns of each organisation table (foreign keys are the columns
-# "department", "position" and "parent").
+# The columns of each organisation table that the org directory or a principal reads
+# (`storage.org.load_principal`; foreign keys are the columns "department", "position" and
+# "parent").
 WATCHED = {
-    "person": ("name", "department", "position", "manager_id", "active"),
+    "person": ("employee_no", "name", "department", "position", "manager_id", "active", "locale"),
     "department": ("code", "name_zh", "parent", "head_id", "leader_id"),
     "position": ("code", "roles"),
 }
