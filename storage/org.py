@@ -13,6 +13,7 @@ small query for who its caller is, not the person and the department tree.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import msgspec
 
@@ -173,7 +174,7 @@ async def upsert_department(
     parent_id = await _required(department_id_by_code, draft.parent_code, "parent department")
     head_id = await _required(person_id_by_employee_no, draft.head_employee_no, "head")
     leader_id = await _required(person_id_by_employee_no, draft.leader_employee_no, "supervising leader")
-    values = {
+    values: dict[str, Any] = {
         "name_zh": draft.name_zh,
         "name_en": draft.name_en or draft.name_zh,
         "head_id": head_id,
@@ -201,7 +202,7 @@ async def upsert_person(draft: PersonDraft) -> tuple[int, dict[str, object] | No
     department_id = await _required(department_id_by_code, draft.department_code, "department")
     position_id = await _required(position_id_by_code, draft.position_code, "position")
     manager_id = await _required(person_id_by_employee_no, draft.manager_employee_no, "manager")
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "name": draft.name,
         "email": draft.email,
         "phone": draft.phone,
