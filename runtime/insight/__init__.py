@@ -22,6 +22,7 @@ from runtime.insight.analysis import (
     task_hours,
     template_stats,
     waited_hours,
+    week_of,
     weekly_trends,
 )
 from runtime.insight.records import (
@@ -61,5 +62,6 @@ __all__ = [
     "task_hours",
     "template_stats",
     "waited_hours",
+    "week_of",
     "weekly_trends",
 ]

@@ -136,13 +136,13 @@ def weekly_trends(
     finished: dict[dt.date, int] = defaultdict(int)
     hours: dict[dt.date, list[float]] = defaultdict(list)
     for request in requests:
-        submitted[_monday(request.submitted_at, calendar)] += 1
+        submitted[week_of(request.submitted_at, calendar)] += 1
         if request.status in FINISHED and request.closed_at is not None:
-            finished[_monday(request.closed_at, calendar)] += 1
+            finished[week_of(request.closed_at, calendar)] += 1
     for task in tasks:
         took = task_hours(task, calendar)
         if took is not None and task.closed_at is not None:
-            hours[_monday(task.closed_at, calendar)].append(took)
+            hours[week_of(task.closed_at, calendar)].append(took)
     weeks = sorted(set(submitted) | set(finished) | set(hours))
     return [
         WeekStats(
@@ -249,6 +249,7 @@ def step_titles(tasks: Sequence[TaskRecord]) -> Mapping[StepKey, str]:
     return titles
 
 
-def _monday(instant: dt.datetime, calendar: BusinessCalendar) -> dt.date:
+def week_of(instant: dt.datetime, calendar: BusinessCalendar) -> dt.date:
+    """The Monday (a local calendar day) of the week `instant` falls in."""
     day = calendar.local_date(instant)
     return day - dt.timedelta(days=day.weekday())

@@ -46,7 +46,7 @@ from runtime.service.effects import TASK_OPEN
 from runtime.service.insight_rollup import BUDGET_FIELDS, roll_up
 from runtime.service.insight_rollup import decimal_of as _decimal
 from runtime.service.insight_rollup import estimates as completion_estimates
-from runtime.service.insight_sql import on_postgres
+from runtime.service.insight_sql import all_of, on_postgres
 from runtime.service.views import status_label
 from storage.access import Permission, Principal, Scope, scope_filter
 from storage.tables import (
@@ -155,14 +155,6 @@ class Export(NamedTuple):
 # -- scope and filters ------------------------------------------------------------------------
 
 
-def _and(*clauses: Any) -> Any:
-    result = None
-    for clause in clauses:
-        if clause is not None:
-            result = clause if result is None else result & clause
-    return result
-
-
 def _instance_clause(principal: Principal, filters: Filters, calendar: BusinessCalendar, inst: Any) -> Any:
     """The viewer's scope and the filters on the instance columns reached through `inst`
     (`Instance` itself, or a foreign key to it such as `Task.instance`)."""
@@ -178,7 +170,7 @@ def _instance_clause(principal: Principal, filters: Filters, calendar: BusinessC
         clauses.append(inst.submitted_at >= _midnight(filters.since, calendar))
     if filters.until is not None:
         clauses.append(inst.submitted_at < _midnight(filters.until + dt.timedelta(days=1), calendar))
-    return _and(*clauses)
+    return all_of(*clauses)
 
 
 def _midnight(day: dt.date, calendar: BusinessCalendar) -> dt.datetime:
@@ -191,7 +183,7 @@ def _task_clause(principal: Principal, filters: Filters, calendar: BusinessCalen
         clauses.append(Task.node_id == filters.step)
     if filters.overdue:
         clauses.append(Task.due_at.is_not_null() & (Task.due_at < now) & (Task.status == TASK_OPEN))
-    return _and(*clauses)
+    return all_of(*clauses)
 
 
 # -- names ------------------------------------------------------------------------------------
@@ -253,12 +245,12 @@ def _stat_clause(principal: Principal, filters: Filters, calendar: BusinessCalen
         clauses.append(table.submitted_at >= _midnight(filters.since, calendar))
     if filters.until is not None:
         clauses.append(table.submitted_at < _midnight(filters.until + dt.timedelta(days=1), calendar))
-    return _and(*clauses)
+    return all_of(*clauses)
 
 
 def _where(*clauses: Any) -> Any:
-    """`_and`, for a clause that is never None (Piccolo's `where` wants one)."""
-    result = _and(*clauses)
+    """`all_of`, for a clause that is never None (Piccolo's `where` wants one)."""
+    result = all_of(*clauses)
     assert result is not None
     return result
 
@@ -294,6 +286,8 @@ async def _in_flight(
     # PostgreSQL takes the ids as one array (the indexes on the request column serve it, where
     # a join would scan every task); SQLite takes them in lists of EXPORT_BATCH
     step = max(len(ids), 1) if postgres else EXPORT_BATCH
+    # PostgreSQL compares the instants; SQLite's are text, compared below
+    past_due = WhereRaw('COALESCE("task"."closed_at", {}) > "task"."due_at"', now) if postgres else None
     for start in range(0, len(ids), step):
         chunk = ids[start : start + step]
         grouped = await (
@@ -303,8 +297,6 @@ async def _in_flight(
         )
         for g in grouped:
             counts.setdefault(g["instance"], {})[_COUNTED[g["kind"]]] = g["n"]
-        # PostgreSQL compares the instants; SQLite's are text, compared below
-        past_due = WhereRaw('COALESCE("task"."closed_at", {}) > "task"."due_at"', now) if postgres else None
         deadlines = await Task.select(Task.instance, Task.due_at, Task.closed_at).where(
             _where(_member_of(Task.instance, chunk), Task.due_at.is_not_null(), past_due)
         )
@@ -486,7 +478,7 @@ async def monitor(
         step=filters.step,
         overdue=filters.overdue,
     )
-    where = _and(
+    where = all_of(
         _task_clause(principal, live, calendar, now),
         Task.status == TASK_OPEN,
         Task.instance.status.is_in(list(RUNNING)),
@@ -682,7 +674,9 @@ async def _week_figures(
 ) -> list[insight.WeekStats]:
     """`insight.weekly_trends`, over the last `TREND_WEEKS` weeks unless a start date is chosen."""
     first = (
-        None if filters.since is not None else _monday(now, calendar) - dt.timedelta(weeks=TREND_WEEKS - 1)
+        None
+        if filters.since is not None
+        else insight.week_of(now, calendar) - dt.timedelta(weeks=TREND_WEEKS - 1)
     )
     if kept is not None:
         closed, hours = await figures.kept_weeks(kept, first)
@@ -702,7 +696,9 @@ async def _week_figures(
     mondays: dict[int, dt.date] = {}  # by quarter hour: every zone's offset is a multiple of it
     for request in (await flight).records:
         quarter = int(request.submitted_at.timestamp() // 900)
-        week = mondays.get(quarter) or mondays.setdefault(quarter, _monday(request.submitted_at, calendar))
+        week = mondays.get(quarter) or mondays.setdefault(
+            quarter, insight.week_of(request.submitted_at, calendar)
+        )
         if first is None or week >= first:
             submitted[week] += 1
     by_week = {key[0]: value for key, value in hours.items()}
@@ -720,16 +716,6 @@ async def _week_figures(
         )
         for w in weeks
     ]
-
-
-def _monday(instant: dt.datetime, calendar: BusinessCalendar) -> dt.date:
-    day = calendar.local_date(instant)
-    return day - dt.timedelta(days=day.weekday())
-
-
-def _day(value: Any) -> dt.date:
-    """A date column's value (SQLite may hand back its ISO text)."""
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
 
 
 async def _repeated(
@@ -811,7 +797,7 @@ async def _batches(
     memory). A new query per batch: Piccolo's `where` adds to the query it is called on."""
     last = 0
     while True:
-        rows = await query().where(_and(where, id_column > last)).order_by(id_column).limit(EXPORT_BATCH)
+        rows = await query().where(all_of(where, id_column > last)).order_by(id_column).limit(EXPORT_BATCH)
         if not rows:
             return
         yield rows
@@ -1041,7 +1027,7 @@ async def _export_records(
             InstanceEvent.data,
         ).output(load_json=True)
 
-    where = _and(
+    where = all_of(
         _instance_clause(principal, filters, calendar, InstanceEvent.instance),
         InstanceEvent.kind.is_in(list(RECORD_KINDS)),
     )

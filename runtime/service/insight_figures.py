@@ -39,7 +39,15 @@ from piccolo.querystring import QueryString
 
 from runtime import insight
 from runtime.service.effects import insert_rows
-from runtime.service.insight_sql import Figures, figures_of, hour_figures, on_postgres, percentile_columns
+from runtime.service.insight_sql import (
+    Figures,
+    all_of,
+    date_of,
+    figures_of,
+    hour_figures,
+    on_postgres,
+    percentile_columns,
+)
 from storage.access import Permission, Principal, Scope
 from storage.database import write_transaction
 from storage.tables import InsightFigure, InsightMark, RequestStat, TaskStat
@@ -201,7 +209,7 @@ async def week_totals(
         ("finished", RequestStat.closed_week, RequestStat.working_hours.is_not_null()),
     ):
         keys = [column] + ([RequestStat.department_id] if by_department else [])
-        clause = _all(
+        clause = all_of(
             where,
             extra,
             column >= first if first is not None else None,
@@ -209,7 +217,7 @@ async def week_totals(
         )
         query = RequestStat.select(*keys, Count(alias="n")).group_by(*keys)
         for r in await (query.where(clause) if clause is not None else query):
-            key = (_day(r[column._meta.name]), *((r["department_id"],) if by_department else ()))
+            key = (date_of(r[column._meta.name]), *((r["department_id"],) if by_department else ()))
             totals[key][name] += r["n"]
     return dict(totals)
 
@@ -218,7 +226,7 @@ async def week_hours(where: Any, *, by_department: bool = False) -> dict[tuple[A
     """(median, p90, count) of decided tasks' working hours per week closed[, department]."""
     keys = [TaskStat.closed_week] + ([TaskStat.department_id] if by_department else [])
     found = await hour_figures(TaskStat, keys, TaskStat.working_hours, where)
-    return {(_day(key[0]), *key[1:]): figures for key, figures in found.items()}
+    return {(date_of(key[0]), *key[1:]): figures for key, figures in found.items()}
 
 
 # -- keeping them -----------------------------------------------------------------------------
@@ -230,9 +238,12 @@ async def ready() -> bool:
 
 
 async def refresh(touched: Touched) -> int:
-    """Recompute and store the figures of the `touched` groups, at every scope; rows written."""
+    """Recompute and store the figures of the `touched` groups, at every scope (all of them
+    while they were never built); rows written."""
     if not touched.everything and not await ready():
         touched = Touched(everything=True)
+    elif not touched:
+        return 0
     every = touched.everything
     decided = TaskStat.working_hours.is_not_null()
     rows: list[tuple[Any, ...]] = []
@@ -244,7 +255,7 @@ async def refresh(touched: Touched) -> int:
                 rows.append(
                     _row(
                         STEP,
-                        _scope(r.get("department_id"), by_department),
+                        r["department_id"] if by_department else WHOLE,
                         f"{r['template_key']}\x1f{r['node_id']}",
                         template_key=r["template_key"],
                         node_id=r["node_id"],
@@ -265,7 +276,7 @@ async def refresh(touched: Touched) -> int:
             hours = await template_hours(where, by_department=by_department)
             for key in totals.keys() | hours.keys():
                 median, p90, cases = hours.get(key, (None, None, 0))
-                scope = _scope(key[1] if by_department else None, by_department)
+                scope = key[1] if by_department else WHOLE
                 sums = totals.get(key, {})
                 rows.append(
                     _row(
@@ -286,7 +297,7 @@ async def refresh(touched: Touched) -> int:
             hours = await week_hours(where, by_department=by_department)
             for key in totals.keys() | hours.keys():
                 median, p90, cases = hours.get(key, (None, None, 0))
-                scope = _scope(key[1] if by_department else None, by_department)
+                scope = key[1] if by_department else WHOLE
                 rows.append(
                     _row(
                         WEEK,
@@ -318,22 +329,9 @@ def _pairs_in(pairs: Iterable[tuple[str, str]]) -> Any:
     return WhereRaw(f'("task_stat"."template_key", "task_stat"."node_id") IN ({placeholders})', *values)
 
 
-def _scope(department: int | None, by_department: bool) -> int | None:
-    """A department's scope (None: rows of no department, kept only in the whole's figures)."""
-    return department if by_department else WHOLE
-
-
 def _row(kind: str, scope: int | None, key: str, **values: Any) -> tuple[Any, ...]:
     merged = {**_VALUES, **values}
     return (kind, scope, key, *(merged[c] for c in _VALUES))
-
-
-def _all(*clauses: Any) -> Any:
-    result = None
-    for clause in clauses:
-        if clause is not None:
-            result = clause if result is None else result & clause
-    return result
 
 
 # -- reading them -----------------------------------------------------------------------------
@@ -386,15 +384,10 @@ async def kept_weeks(
 ) -> tuple[dict[tuple[Any, ...], Totals], dict[tuple[Any, ...], Figures]]:
     """`week_totals` and `week_hours` as kept, from week `since` on."""
     rows = await _kept(WEEK, scope, since)
-    totals = {(_day(r["week"]),): {name: r[name] for name in WEEK_SUMS} for r in rows}
-    hours = {(_day(r["week"]),): _figures(r) for r in rows if r["cases"]}
+    totals = {(date_of(r["week"]),): {name: r[name] for name in WEEK_SUMS} for r in rows}
+    hours = {(date_of(r["week"]),): _figures(r) for r in rows if r["cases"]}
     return totals, hours
 
 
 def _figures(row: Mapping[str, Any]) -> Figures:
     return row["median_hours"], row["p90_hours"], row["cases"]
-
-
-def _day(value: Any) -> dt.date:
-    """A date column's value (SQLite may hand back its ISO text)."""
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))

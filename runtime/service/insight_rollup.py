@@ -35,12 +35,11 @@ from forms import model as m
 from forms.sensitive import MASK
 from runtime import insight
 from runtime.calendar import BusinessCalendar
-from runtime.insight import DECIDED, FINISHED
+from runtime.insight import DECIDED, FINISHED, week_of
 from runtime.service.definitions import definition
 from runtime.service.insight_figures import Touched
-from runtime.service.insight_figures import ready as figures_ready
 from runtime.service.insight_figures import refresh as refresh_figures
-from runtime.service.insight_sql import Figures, hour_figures, on_postgres
+from runtime.service.insight_sql import Figures, all_of, hour_figures, on_postgres
 from storage.database import write_transaction
 from storage.tables import InsightMark, Instance, InstanceEvent, RequestStat, StepEstimate, Task, TaskStat
 
@@ -70,8 +69,7 @@ async def roll_up(calendar: BusinessCalendar, *, limit: int | None = None) -> Ro
     touched = Touched()
     requests, more_requests = await _roll_up_requests(calendar, limit, touched)
     tasks, more_tasks = await _roll_up_tasks(calendar, limit, touched)
-    if touched or not await figures_ready():
-        await refresh_figures(touched)
+    await refresh_figures(touched)
     return Rolled(requests=requests, tasks=tasks, more=more_requests or more_tasks)
 
 
@@ -104,14 +102,6 @@ def _after(table: Any, cursor: tuple[dt.datetime, int] | None, start: dt.datetim
     return None
 
 
-def _with(*clauses: Any) -> Any:
-    result = None
-    for clause in clauses:
-        if clause is not None:
-            result = clause if result is None else result & clause
-    return result
-
-
 # -- requests ---------------------------------------------------------------------------------
 
 
@@ -136,7 +126,7 @@ async def _roll_up_requests(
                 Instance.closed_at,
             )
             .where(
-                _with(
+                all_of(
                     Instance.closed_at.is_not_null(),
                     Instance.submitted_at.is_not_null(),
                     _after(Instance, cursor, start),
@@ -219,8 +209,8 @@ async def _write_requests(rows: list[dict[str, Any]], calendar: BusinessCalendar
                 rejections=counts[r["id"]].get("rejections", 0),
                 resubmissions=counts[r["id"]].get("resubmissions", 0),
                 overdue=int(late),
-                submitted_week=_monday(r["submitted_at"], calendar),
-                closed_week=_monday(r["closed_at"], calendar),
+                submitted_week=week_of(r["submitted_at"], calendar),
+                closed_week=week_of(r["closed_at"], calendar),
                 **costs.get(r["id"], _NO_COST),
             )
         )
@@ -345,7 +335,7 @@ async def _roll_up_tasks(calendar: BusinessCalendar, limit: int | None, touched:
                 Task.due_at,
                 Task.closed_at,
             )
-            .where(_with(Task.closed_at.is_not_null(), _after(Task, cursor, start)))
+            .where(all_of(Task.closed_at.is_not_null(), _after(Task, cursor, start)))
             .order_by(Task.closed_at)
             .order_by(Task.id)
             .limit(size)
@@ -406,7 +396,7 @@ def _task_row(
         late=int(due is not None and closed > due),
         returned=int(task["outcome"] == "returned"),
         rejected=int(task["outcome"] == "rejected"),
-        closed_week=_monday(closed, calendar),
+        closed_week=week_of(closed, calendar),
         remaining_hours=remaining,
     )
 
@@ -447,11 +437,6 @@ async def _insert(table: Any, key: Any, rows: list[dict[str, Any]], update: Any 
         f" ON CONFLICT ({key._meta.name}) {action}",
         *([row[c._meta.name] for row in rows] for c in columns),
     )
-
-
-def _monday(instant: dt.datetime, calendar: BusinessCalendar) -> dt.date:
-    day = calendar.local_date(instant)
-    return day - dt.timedelta(days=day.weekday())
 
 
 # -- completion estimates ---------------------------------------------------------------------

@@ -7,10 +7,14 @@ first value whose position reaches ceil(0.9 n)), and the median is the mean of
 middle one twice), so the figures equal the pure functions' to the last digit. SQLite has no
 such aggregates: the durations are read and `runtime.insight.stats` computes them, which is
 fine at the sizes an embedded installation holds.
+
+Also the two small helpers every insight query module uses: `all_of` (WHERE clauses joined
+with AND, None ones left out) and `date_of` (a date column's value on either engine).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,6 +22,21 @@ from typing import Any
 from piccolo.querystring import QueryString
 
 from runtime.insight.stats import PLACES, median, percentile
+
+
+def all_of(*clauses: Any) -> Any:
+    """The given WHERE clauses joined with AND, the None ones left out (None when all are)."""
+    result = None
+    for clause in clauses:
+        if clause is not None:
+            result = clause if result is None else result & clause
+    return result
+
+
+def date_of(value: Any) -> dt.date:
+    """A date column's value (SQLite may hand back its ISO text)."""
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
 
 Figures = tuple[float | None, float | None, int]
 """(median, nearest-rank p90, count) of the durations of one group."""
