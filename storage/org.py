@@ -7,21 +7,23 @@ are kept as plain integers (heads, leaders, managers), see `storage.tables`.
 give `org_revision.token` a fresh random value whenever a row is inserted or deleted or a
 column read here or by `runtime.service.org_directory` changes (migration "org revision
 triggers"). Principals are cached per process while it is unchanged, so a request pays one
-small query for who its caller is, not the person and the department tree.
+small query for who its caller is, not the person and the department tree. `for_revision`
+keeps any such value (the engine's org directory too).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from typing import Any, TypeVar, cast
 
 import msgspec
 
 from storage.access import Principal, roles_from
 from storage.tables import Department, OrgRevision, Person, Position
 
-PRINCIPALS_KEPT = 10_000
-"""Principals cached per process (for one organisation revision)."""
+KEPT_PER_REVISION = 10_000
+"""Values `for_revision` keeps per process (principals, the org directory) for one revision."""
+_T = TypeVar("_T")
 
 
 class OrgError(ValueError):
@@ -73,30 +75,36 @@ async def org_token() -> int | None:
     return int(rows[0]["token"]) if rows else None
 
 
-# (token, principals by person id), replaced as a whole when the token changes
-_principals: tuple[int | None, dict[int, Principal | None]] = (None, {})
+# (token, values by key), replaced as a whole when the token changes
+_kept: tuple[int | None, dict[Hashable, Any]] = (None, {})
+
+
+async def for_revision(key: Hashable, load: Callable[[], Awaitable[_T]]) -> _T:
+    """`load()`, kept per process under `key` while the organisation's token is unchanged
+    (loaded every time while the token is unknown)."""
+    token = await org_token()
+    kept_token, kept = _kept
+    if token is not None and token == kept_token and key in kept:
+        return cast(_T, kept[key])
+    value = await load()
+    if token is not None:
+        _keep(token, key, value)
+    return value
+
+
+def _keep(token: int, key: Hashable, value: Any) -> None:
+    global _kept
+    kept_token, kept = _kept
+    if kept_token != token or len(kept) >= KEPT_PER_REVISION:
+        kept = {}
+        _kept = (token, kept)
+    kept[key] = value
 
 
 async def load_principal(person_id: int) -> Principal | None:
     """The active person with their roles and reach, or None when unknown or deactivated
-    (cached while the organisation is unchanged)."""
-    token = await org_token()
-    kept_token, kept = _principals
-    if token is not None and token == kept_token and person_id in kept:
-        return kept[person_id]
-    principal = await _read_principal(person_id)
-    if token is not None:
-        _keep(token, person_id, principal)
-    return principal
-
-
-def _keep(token: int, person_id: int, principal: Principal | None) -> None:
-    global _principals
-    kept_token, kept = _principals
-    if kept_token != token or len(kept) >= PRINCIPALS_KEPT:
-        kept = {}
-        _principals = (token, kept)
-    kept[person_id] = principal
+    (kept while the organisation is unchanged)."""
+    return await for_revision(("principal", person_id), lambda: _read_principal(person_id))
 
 
 async def _read_principal(person_id: int) -> Principal | None:

@@ -1,12 +1,11 @@
 """The organisation as the engine sees it, cached per process; and people's names for views.
 
-`load_org_directory` reads the organisation tables in two queries and keeps the result,
-keyed by `org_revision.token`: database triggers on `person`, `department` and `position`
-(migration "org revision triggers") set that token to a fresh random value whenever a row is
-inserted or deleted or a column the directory reads is updated, in any process. Each call
-reads the token first (one tiny query) and returns the cached directory while it matches;
-otherwise it reloads. Reading the token before the tables means a cached directory is never
-older than its token. No token row (e.g. after a TRUNCATE) means unknown: reload, cache nothing.
+`load_org_directory` reads the organisation tables in two queries and keeps the result while
+`org_revision.token` is unchanged (`storage.org.for_revision`): database triggers on `person`,
+`department` and `position` set that token to a fresh random value whenever a row is inserted
+or deleted or a column the directory reads is updated, in any process. Each call reads the
+token first (one tiny query), so a kept directory is never older than its token. No token row
+(e.g. after a TRUNCATE) means unknown: reload, keep nothing.
 
 Roles follow `storage.access`: the roles of a person's position, plus department_head for
 heads and supervising_leader for supervising leaders. Process admins are the people holding
@@ -20,25 +19,14 @@ from collections.abc import Iterable
 
 from runtime.flow import Department, OrgDirectory, Person
 from storage.access import Role, roles_from
-from storage.org import org_token
+from storage.org import for_revision
 from storage.tables import Department as DepartmentRow
 from storage.tables import Person as PersonRow
 
-# (token, directory) of the last load; replaced as one tuple, so threads see either whole entry.
-_cached: tuple[int, OrgDirectory] | None = None
-
 
 async def load_org_directory() -> OrgDirectory:
-    """The current organisation: cached while `org_revision.token` is unchanged."""
-    global _cached
-    token = await org_token()
-    cached = _cached
-    if token is not None and cached is not None and cached[0] == token:
-        return cached[1]
-    directory = await _read_org_directory()
-    if token is not None:
-        _cached = (token, directory)
-    return directory
+    """The current organisation: kept while `org_revision.token` is unchanged."""
+    return await for_revision("org directory", _read_org_directory)
 
 
 async def _read_org_directory() -> OrgDirectory:

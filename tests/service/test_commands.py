@@ -26,6 +26,7 @@ from runtime.service.detail import instance_detail
 from runtime.service.effects import CommandRecord
 from runtime.service.errors import ConflictError, FormInvalid, InstanceNotFound
 from runtime.service.pipeline import load_instance
+from runtime.service.visibility import may_see
 from storage.tables import AuditEntry, Instance, InstanceEvent, OutboxMessage, Task, Timer
 from tests.service.support import (
     Clock,
@@ -193,6 +194,47 @@ async def test_who_sees_which_request(db: None) -> None:
     assert await seen("admin") == {mine.id, theirs.id}  # drafts stay private even to admins
     with pytest.raises(InstanceNotFound):
         await instance_detail(await principal("e2001"), theirs.id, clock())
+
+
+async def test_a_command_sees_a_request_exactly_when_the_lists_do(db: None) -> None:
+    """`visibility.may_see` (a command's check on the row it read) and `visible_instances`
+    (the SQL clause of every list) are the same rule: compared person by person, also for a
+    finance specialist who sees a request only once a task of theirs is on it."""
+    clock = Clock()
+    mine = await create_instance(await caller("e1001"), submission(), clock())
+    theirs = await create_instance(await caller("e1002"), submission(), clock())
+    draft = await create_instance(
+        await caller("e1001"), CreateRequest(template="marketing-activity"), clock()
+    )
+    people = ("e1001", "e1002", "e2001", "e3001", "e4001", "admin")
+
+    async def agree() -> None:
+        rows = {
+            r["id"]: r
+            for r in await Instance.select(
+                Instance.id, Instance.initiator, Instance.department_id, Instance.status
+            )
+        }
+        for employee_no in people:
+            who = await principal(employee_no)
+            listed = {item.id for item in (await list_instances(who, mine=False)).items}
+            for instance_id in (mine.id, theirs.id, draft.id):
+                row = rows[instance_id]
+                seen = await may_see(
+                    who,
+                    instance_id,
+                    initiator=row["initiator"],
+                    department_id=row["department_id"],
+                    status=row["status"],
+                )
+                assert seen == (instance_id in listed), (employee_no, instance_id)
+
+    await agree()
+    for approver in ("e2001", "e3001"):  # the head, then the leader: a finance task comes
+        task = await open_task(mine.id, approver)
+        await act_on_task(await caller(approver), task["id"], APPROVE, clock())
+    await open_task(mine.id, "e4001")
+    await agree()
 
 
 async def test_a_plugin_step_waits_for_its_result(db: None) -> None:
