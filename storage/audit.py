@@ -26,6 +26,7 @@ from typing import Any
 import msgspec
 from piccolo.engine.postgres import PostgresEngine
 
+from storage.raw_sql import fetch
 from storage.tables import AuditEntry
 
 GENESIS_HASH = "0" * 64
@@ -113,8 +114,8 @@ async def record(
     """Append one entry. Call inside the write transaction of the change it records."""
     engine = AuditEntry._meta.db
     if isinstance(engine, PostgresEngine):
-        await AuditEntry.raw("SELECT pg_advisory_xact_lock({})", _ADVISORY_LOCK_KEY)
-    last = await AuditEntry.raw(_LAST_HASH)
+        await fetch(AuditEntry, "SELECT pg_advisory_xact_lock({})", _ADVISORY_LOCK_KEY)
+    last = await fetch(AuditEntry, _LAST_HASH)
     prev_hash = last[0]["hash"] if last else GENESIS_HASH
     row: dict[str, Any] = {
         "at": (now or datetime.now(UTC)).astimezone(UTC),
@@ -128,8 +129,8 @@ async def record(
         "before": _plain(before),
         "after": _plain(after),
     }
-    await AuditEntry.raw(
-        _INSERT, *(row[column] for column in _COLUMNS), prev_hash, entry_hash(prev_hash, row)
+    await fetch(
+        AuditEntry, _INSERT, *(row[column] for column in _COLUMNS), prev_hash, entry_hash(prev_hash, row)
     )
 
 

@@ -19,7 +19,7 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
-from storage.sqlite_engine import PooledSQLiteEngine
+from storage.sqlite_engine import InlineSQLiteEngine
 
 DEFAULT_DATABASE_URL = "sqlite:///var/formflow.sqlite3"
 DATABASE_URL_VARIABLE = "FORMFLOW_DATABASE_URL"
@@ -63,7 +63,7 @@ def engine_for(url: str) -> Engine:
         )
     path = sqlite_path(url)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return PooledSQLiteEngine(path=str(path), timeout=30, factory=TunedSQLiteConnection)
+    return InlineSQLiteEngine(path=str(path), timeout=30, factory=TunedSQLiteConnection)
 
 
 def configured_url() -> str:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar, cast
 import msgspec
 
 from storage.access import Principal, roles_from
+from storage.raw_sql import fetch
 from storage.tables import Department, OrgRevision, Person, Position
 
 KEPT_PER_REVISION = 10_000
@@ -71,7 +72,7 @@ def subtree(nodes: Iterable[DepartmentNode], roots: Iterable[int]) -> frozenset[
 
 async def org_token() -> int | None:
     """The organisation's current revision token; None when unknown (no row: do not cache)."""
-    rows = await OrgRevision.raw('SELECT "token" FROM "org_revision" WHERE "id" = 1')
+    rows = await fetch(OrgRevision, 'SELECT "token" FROM "org_revision" WHERE "id" = 1')
     return int(rows[0]["token"]) if rows else None
 
 

@@ -48,6 +48,7 @@ from runtime.service.requests import (
 from runtime.service.views import CommandResult
 from storage import audit
 from storage.database import write_transaction
+from storage.raw_sql import fetch
 from storage.tables import Instance, Task
 
 _EDITABLE = frozenset({Status.DRAFT, Status.RETURNED})
@@ -351,11 +352,11 @@ def _require_initiator(caller: Caller, loaded: LoadedInstance, what: str) -> Non
 async def _stage_task(instance_id: int, person_id: int, task_id: int | None) -> dict[str, Any]:
     """The work-stage task a progress record is for: the one named, or the caller's only one."""
     if task_id is not None:
-        rows = await Task.raw(_NAMED_TASK, instance_id, task_id)
+        rows = await fetch(Task, _NAMED_TASK, instance_id, task_id)
         if not rows:
             raise TaskNotFound(task_id)
         return rows[0]
-    rows = await Task.raw(_OPEN_STAGES, instance_id, person_id, TASK_OPEN, "stage")
+    rows = await fetch(Task, _OPEN_STAGES, instance_id, person_id, TASK_OPEN, "stage")
     if len(rows) != 1:
         raise InvalidCommandError(
             f"you have {len(rows)} open stages on this request; name one with task_id", field="task_id"

@@ -16,6 +16,7 @@ import msgspec
 from forms import CompiledForm, FormSchema, compile_form, load_schema
 from runtime.flow import FlowGraph, graph_from_dict
 from runtime.service.errors import TemplateHasNoFlow, TemplateNotFound
+from storage.raw_sql import fetch
 from storage.tables import TemplateVersion
 
 _CACHE_LIMIT = 1_024
@@ -88,7 +89,7 @@ async def definition(version_id: int, published_at: dt.datetime) -> Definition:
 
 async def definition_in_effect(key: str, now: dt.datetime) -> Definition:
     """The newest version of template `key` whose `effective_from` has passed at `now`."""
-    rows = await TemplateVersion.raw(_IN_EFFECT, key, now)
+    rows = await fetch(TemplateVersion, _IN_EFFECT, key, now)
     if not rows:
         raise TemplateNotFound(key)
     return await definition(rows[0]["id"], rows[0]["published_at"])

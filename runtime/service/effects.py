@@ -37,6 +37,7 @@ from runtime.flow.effects import (
     SetTaskDue,
 )
 from runtime.service import outbox
+from storage.raw_sql import fetch
 from storage.tables import InstanceEvent, OutboxMessage, Task, Timer
 
 if TYPE_CHECKING:
@@ -87,13 +88,13 @@ async def apply_effects(
     if closed:
         await _close_tasks(closed, now)
     for moved in (e for e in effects if isinstance(e, SetTaskDue)):
-        await Task.raw(_SET_DUE, moved.due_at, moved.task_id)
+        await fetch(Task, _SET_DUE, moved.due_at, moved.task_id)
     scheduled = [e for e in effects if isinstance(e, ScheduleTimer)]
     if scheduled:
         await _schedule_timers(instance.id, scheduled)
     cancelled = [e.timer_id for e in effects if isinstance(e, CancelTimer)]
     if cancelled:
-        await Timer.raw(_cancel_timers_sql(len(cancelled)), TIMER_CANCELLED, *cancelled, TIMER_PENDING)
+        await fetch(Timer, _cancel_timers_sql(len(cancelled)), TIMER_CANCELLED, *cancelled, TIMER_PENDING)
     await _queue_messages(instance, effects, task_ids, now)
 
 
@@ -118,7 +119,7 @@ async def insert_rows(
 ) -> list[dict[str, Any]]:
     """Insert `rows` (values in the order of `columns`) in one statement; what `tail` returns."""
     sql = insert_sql(table._meta.tablename, columns, len(rows), tail)
-    result: list[dict[str, Any]] = await table.raw(sql, *(value for row in rows for value in row))
+    result: list[dict[str, Any]] = await fetch(table, sql, *(value for row in rows for value in row))
     return result
 
 
@@ -197,7 +198,7 @@ async def _record_events(
     if not rows:
         return
     if last_seq is None:
-        found = await InstanceEvent.raw(_LAST_SEQ, instance_id)
+        found = await fetch(InstanceEvent, _LAST_SEQ, instance_id)
         last_seq = int(found[0]["seq"] or 0)
     await insert_rows(
         InstanceEvent,
@@ -251,7 +252,7 @@ async def _close_tasks(closed: list[CloseTask], now: dt.datetime) -> None:
     for effect in closed:
         groups[(str(effect.outcome), effect.actor)].append(effect.task_id)
     for (outcome, actor), keys in groups.items():
-        await Task.raw(_close_tasks_sql(len(keys)), TASK_CLOSED, outcome, now, actor, *keys)
+        await fetch(Task, _close_tasks_sql(len(keys)), TASK_CLOSED, outcome, now, actor, *keys)
 
 
 async def _schedule_timers(instance_id: int, scheduled: list[ScheduleTimer]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from runtime.service.caller import BUSINESS_TZ
+from storage.raw_sql import fetch
 from storage.tables import InstanceCounter
 
 _NEXT = (
@@ -21,5 +22,5 @@ _NEXT = (
 async def next_number(now: dt.datetime) -> str:
     """The next instance number for the month of `now`; call inside the write transaction."""
     month = now.astimezone(BUSINESS_TZ).strftime("%Y%m")
-    rows = await InstanceCounter.raw(_NEXT, month)
+    rows = await fetch(InstanceCounter, _NEXT, month)
     return f"FL{month}{rows[0]['last']:03d}"

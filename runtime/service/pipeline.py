@@ -41,6 +41,7 @@ from runtime.service.views import CommandResult
 from runtime.service.visibility import may_see
 from storage.access import Principal
 from storage.database import write_transaction
+from storage.raw_sql import fetch
 from storage.tables import Instance
 
 CALENDAR = BusinessCalendar()
@@ -87,7 +88,7 @@ class LoadedInstance(NamedTuple):
 
 async def load_instance(instance_id: int, *, visible_to: Principal | None = None) -> LoadedInstance:
     """The instance, if it exists and (with `visible_to`) that person may see it."""
-    rows = await Instance.raw(_LOAD, instance_id)
+    rows = await fetch(Instance, _LOAD, instance_id)
     row = rows[0] if rows else None
     if row is None or (
         visible_to is not None
@@ -186,7 +187,9 @@ async def write_step(
         values["title"] = title
     if state.status in TERMINAL and loaded.status != state.status:
         values["closed_at"] = now
-    updated = await Instance.raw(_update_sql(tuple(values)), *values.values(), loaded.id, loaded.row_version)
+    updated = await fetch(
+        Instance, _update_sql(tuple(values)), *values.values(), loaded.id, loaded.row_version
+    )
     if not updated:
         raise ConflictError()
     ref = InstanceRef(id=loaded.id, number=loaded.number, title=title)

@@ -18,6 +18,7 @@ from runtime.service.idempotency import IdempotencyKey
 from runtime.service.pipeline import load_instance, one_transaction
 from runtime.service.requests import TaskAction, TaskActionRequest
 from runtime.service.views import CommandResult
+from storage.raw_sql import fetch
 from storage.tables import Task
 
 _TASK = 'SELECT "task_key", "instance", "node_id" FROM "task" WHERE "id" = {}'
@@ -33,7 +34,7 @@ async def act_on_task(
     idempotency: IdempotencyKey | None = None,
 ) -> CommandResult:
     """Approve, reject, return, transfer or add signers on a task (its table id)."""
-    rows = await Task.raw(_TASK, task_id)
+    rows = await fetch(Task, _TASK, task_id)
     if not rows:
         raise TaskNotFound(task_id)
     task = rows[0]

@@ -36,6 +36,7 @@ from runtime.service.org_directory import load_org_directory
 from runtime.service.pipeline import decide, load_instance, write_step
 from storage import audit
 from storage.database import write_transaction
+from storage.raw_sql import fetch
 from storage.tables import Incident, Timer
 
 log = logging.getLogger("formflow.timers")
@@ -88,7 +89,7 @@ _CLAIM_ON_POSTGRES = """
 
 async def _claim(now: dt.datetime) -> dict[str, Any] | None:
     if isinstance(Timer._meta.db, PostgresEngine):
-        rows: list[dict[str, Any]] = await Timer.raw(_CLAIM_ON_POSTGRES, TIMER_PENDING, now)
+        rows: list[dict[str, Any]] = await fetch(Timer, _CLAIM_ON_POSTGRES, TIMER_PENDING, now)
         return rows[0] if rows else None
     row: dict[str, Any] | None = await (
         Timer.select(Timer.id, Timer.timer_key, Timer.kind, Timer.instance, Timer.task_key, Timer.node_id)

@@ -19,6 +19,7 @@ from piccolo.engine.sqlite import SQLiteEngine
 
 from runtime.flow import Status
 from storage.access import Permission, Principal, Scope, scope_filter
+from storage.raw_sql import fetch
 from storage.tables import Instance, InstanceEvent, Task
 
 CC_EVENT = "cc_sent"
@@ -71,7 +72,7 @@ async def may_see(
         return True
     if scope is Scope.DEPARTMENT and department_id is not None and department_id in principal.reach:
         return True
-    held = await Task.raw(_HELD, instance_id, principal.id)
+    held = await fetch(Task, _HELD, instance_id, principal.id)
     if held:
         return True
     copied = (
