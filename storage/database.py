@@ -36,6 +36,25 @@ class TunedSQLiteConnection(sqlite3.Connection):
         self.execute("PRAGMA foreign_keys=ON")
 
 
+class TunedPostgresEngine(PostgresEngine):
+    """Piccolo's PostgreSQL engine, its pool without asyncpg's reset query on every release.
+
+    asyncpg resets a connection coming back to its pool with a round trip (`RESET ALL`,
+    `UNLISTEN *`, advisory unlocks), and Piccolo borrows one for every transaction and every
+    statement outside one. Formflow sets no session state, listens to nothing and takes only
+    transaction-scoped advisory locks, so the reset only cost a round trip. An open
+    transaction is still rolled back by asyncpg before the reset hook runs.
+    """
+
+    async def start_connection_pool(self, **kwargs: Any) -> None:
+        kwargs.setdefault("reset", _keep_session)
+        await super().start_connection_pool(**kwargs)
+
+
+async def _keep_session(connection: Any) -> None:
+    """Nothing to reset (see `TunedPostgresEngine`)."""
+
+
 def is_postgres_url(url: str) -> bool:
     return url.startswith(("postgres://", "postgresql://"))
 
@@ -51,7 +70,7 @@ def engine_for(url: str) -> Engine:
     """Build the Piccolo engine for a database URL."""
     if is_postgres_url(url):
         parts = urlparse(url)
-        return PostgresEngine(
+        return TunedPostgresEngine(
             config={
                 "host": parts.hostname or "127.0.0.1",
                 "port": parts.port or 5432,

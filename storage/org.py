@@ -70,9 +70,13 @@ def subtree(nodes: Iterable[DepartmentNode], roots: Iterable[int]) -> frozenset[
     return frozenset(seen)
 
 
+ORG_TOKEN_SQL = 'SELECT "token" FROM "org_revision" WHERE "id" = 1'
+"""The token as a query; a command's first read carries it as a scalar subquery."""
+
+
 async def org_token() -> int | None:
     """The organisation's current revision token; None when unknown (no row: do not cache)."""
-    rows = await fetch(OrgRevision, 'SELECT "token" FROM "org_revision" WHERE "id" = 1')
+    rows = await fetch(OrgRevision, ORG_TOKEN_SQL)
     return int(rows[0]["token"]) if rows else None
 
 
@@ -80,10 +84,12 @@ async def org_token() -> int | None:
 _kept: tuple[int | None, dict[Hashable, Any]] = (None, {})
 
 
-async def for_revision(key: Hashable, load: Callable[[], Awaitable[_T]]) -> _T:
+async def for_revision(key: Hashable, load: Callable[[], Awaitable[_T]], token: int | None = None) -> _T:
     """`load()`, kept per process under `key` while the organisation's token is unchanged
-    (loaded every time while the token is unknown)."""
-    token = await org_token()
+    (loaded every time while the token is unknown). `token`: the token as the caller's own
+    query just read it, in the same transaction (read here when not given)."""
+    if token is None:
+        token = await org_token()
     kept_token, kept = _kept
     if token is not None and token == kept_token and key in kept:
         return cast(_T, kept[key])

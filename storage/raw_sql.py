@@ -10,11 +10,13 @@ for `Table.raw`. Rows come back as dicts, as from `Table.raw`.
     rows = await fetch(Task, 'SELECT "id" FROM "task" WHERE "task_key" = {}', key)
 
 Arguments are values only (no columns or nested query strings), as in every template here.
+`WriteBatch` sends several writes in one statement on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Hashable, Iterable
 from typing import Any, cast
 
 from piccolo.querystring import QueryString
@@ -56,3 +58,58 @@ async def fetch(table: type[Table], template: str, *args: Any) -> list[dict[str,
     query = _Compiled(compiled(template, engine.engine_type), args)
     results = await engine.run_querystring(cast(QueryString, query))
     return engine.transform_response_to_dicts(results) if results else []
+
+
+class WriteBatch:
+    """Writes whose results nobody reads, sent together: one statement on PostgreSQL.
+
+    On PostgreSQL the pending writes become data-modifying CTEs of the statement `flush`
+    sends (`WITH w1 AS (INSERT ...), w2 AS (UPDATE ...) <last statement>`), one round trip for
+    all of them; on SQLite, where a statement costs no round trip, they run one by one. The
+    parts of one PostgreSQL statement share a snapshot and cannot see each other's rows, so a
+    write that names a row an earlier pending write also names (`touches`: any hashable keys,
+    such as ("timer", key)) first flushes what is pending: the order of effects on one row is
+    kept.
+
+        batch = WriteBatch(Task)
+        await batch.write(CLOSE_TASKS, "closed", key, touches=[("task", key)])
+        rows = await batch.flush('INSERT INTO "task" ... RETURNING "id"', *values)
+    """
+
+    def __init__(self, table: type[Table]) -> None:
+        self.table = table
+        self._templates: list[str] = []
+        self._args: list[Any] = []
+        self._touched: set[Any] = set()
+
+    async def write(self, template: str, *args: Any, touches: Iterable[Hashable] = ()) -> None:
+        """Add a write (flushing first when it names a row a pending write names)."""
+        keys = set(touches)
+        if keys & self._touched:
+            await self.flush()
+        self._templates.append(template)
+        self._args.extend(args)
+        self._touched |= keys
+
+    async def flush(self, template: str | None = None, *args: Any) -> list[dict[str, Any]]:
+        """Send the pending writes, then `template` (if any); `template`'s rows."""
+        templates, pending = self._templates, self._args
+        self._templates, self._args, self._touched = [], [], set()
+        if self.table._meta.db.engine_type == "sqlite":
+            offset = 0
+            for written in templates:
+                count = written.replace("{{", "").replace("}}", "").count("{}")
+                await fetch(self.table, written, *pending[offset : offset + count])
+                offset += count
+            return await fetch(self.table, template, *args) if template is not None else []
+        if not templates:
+            return await fetch(self.table, template, *args) if template is not None else []
+        if template is None and len(templates) == 1:
+            return await fetch(self.table, templates[0], *pending)
+        return await fetch(self.table, _combined(tuple(templates), template), *pending, *args)
+
+
+@functools.cache
+def _combined(templates: tuple[str, ...], last: str | None) -> str:
+    parts = ", ".join(f"w{index} AS ({written})" for index, written in enumerate(templates, start=1))
+    return f"WITH {parts} {last if last is not None else 'SELECT 1'}"

@@ -42,7 +42,7 @@ async def run_command(
 ) -> CommandResult:
     """Decide `event`, then write it with `record`, the links, the audit entry and the
     idempotency record in one write transaction (nothing when the engine changes nothing)."""
-    step = decide(loaded, event, now, await load_org_directory())
+    step = decide(loaded, event, now, await load_org_directory(loaded.org_token))
     if step.state is loaded.state:
         return unchanged(loaded)
     async with write_transaction(Instance._meta.db):

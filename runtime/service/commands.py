@@ -323,7 +323,7 @@ async def report_plugin_result(
     call nothing waits on any more changes nothing; on an ended request it is a `TransitionError`."""
     loaded = await load_instance(instance_id)
     event = PluginResult(call_id=call_id, outcome=outcome, output=output or {}, note=note)
-    step = decide(loaded, event, now, await load_org_directory())
+    step = decide(loaded, event, now, await load_org_directory(loaded.org_token))
     if step.state is loaded.state:
         return unchanged(loaded)
     record = CommandRecord("plugin_result", None, data={"call_id": call_id, "outcome": str(outcome)})

@@ -10,8 +10,11 @@ timer created and closed in the same step ends up closed.
 writes (`runtime.service.pipeline`).
 
 The statements are SQL text made once per shape (table, columns, number of rows) and run with
-`Table.raw`: a command writes a handful of rows into several tables, and building each
-statement through the query builder cost more than running it.
+`storage.raw_sql`: a command writes a handful of rows into several tables, and building each
+statement through the query builder cost more than running it. On PostgreSQL they go out in
+two statements (`WriteBatch`): the event rows with the new tasks (whose ids the outbox
+messages need), then everything else; a write to a row an earlier pending write touched
+(a timer scheduled and cancelled in one step) waits for it.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from runtime.flow.effects import (
     SetTaskDue,
 )
 from runtime.service import outbox
-from storage.raw_sql import fetch
+from storage.raw_sql import WriteBatch, fetch
 from storage.tables import InstanceEvent, OutboxMessage, Task, Timer
 
 if TYPE_CHECKING:
@@ -81,21 +84,29 @@ async def apply_effects(
     `last_seq`: the instance's last event number when the caller knows it (0 for a new
     instance); else it is read.
     """
-    await _record_events(instance.id, records, effects, now, last_seq)
+    writes = WriteBatch(Task)
+    await _record_events(writes, instance.id, records, effects, now, last_seq)
     created = [e for e in effects if isinstance(e, CreateTask)]
-    task_ids = await _create_tasks(instance.id, created, now) if created else {}
+    task_ids = await _create_tasks(writes, instance.id, created, now) if created else {}
     closed = [e for e in effects if isinstance(e, CloseTask)]
     if closed:
-        await _close_tasks(closed, now)
+        await _close_tasks(writes, closed, now)
     for moved in (e for e in effects if isinstance(e, SetTaskDue)):
-        await fetch(Task, _SET_DUE, moved.due_at, moved.task_id)
+        await writes.write(_SET_DUE, moved.due_at, moved.task_id, touches=[("task", moved.task_id)])
     scheduled = [e for e in effects if isinstance(e, ScheduleTimer)]
     if scheduled:
-        await _schedule_timers(instance.id, scheduled)
+        await _schedule_timers(writes, instance.id, scheduled)
     cancelled = [e.timer_id for e in effects if isinstance(e, CancelTimer)]
     if cancelled:
-        await fetch(Timer, _cancel_timers_sql(len(cancelled)), TIMER_CANCELLED, *cancelled, TIMER_PENDING)
-    await _queue_messages(instance, effects, task_ids, now)
+        await writes.write(
+            _cancel_timers_sql(len(cancelled)),
+            TIMER_CANCELLED,
+            *cancelled,
+            TIMER_PENDING,
+            touches=[("timer", key) for key in cancelled],
+        )
+    await _queue_messages(writes, instance, effects, task_ids, now)
+    await writes.flush()
 
 
 def last_seq_sql(instance_column: str) -> str:
@@ -118,9 +129,17 @@ async def insert_rows(
     table: type[Table], columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]], tail: str = ""
 ) -> list[dict[str, Any]]:
     """Insert `rows` (values in the order of `columns`) in one statement; what `tail` returns."""
-    sql = insert_sql(table._meta.tablename, columns, len(rows), tail)
-    result: list[dict[str, Any]] = await fetch(table, sql, *(value for row in rows for value in row))
-    return result
+    return await fetch(table, *_insert(table, columns, rows, tail))
+
+
+def _insert(
+    table: type[Table], columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]], tail: str = ""
+) -> tuple[Any, ...]:
+    """The template and values of `insert_rows`, for a `WriteBatch`."""
+    return (
+        insert_sql(table._meta.tablename, columns, len(rows), tail),
+        *(value for row in rows for value in row),
+    )
 
 
 def _placeholders(count: int) -> str:
@@ -173,6 +192,7 @@ def _close_tasks_sql(count: int) -> str:
 
 
 async def _record_events(
+    writes: WriteBatch,
     instance_id: int,
     records: Sequence[CommandRecord],
     effects: Sequence[Effect],
@@ -200,83 +220,104 @@ async def _record_events(
     if last_seq is None:
         found = await fetch(InstanceEvent, _LAST_SEQ, instance_id)
         last_seq = int(found[0]["seq"] or 0)
-    await insert_rows(
-        InstanceEvent,
-        _EVENT_COLUMNS,
-        [
-            (
-                instance_id,
-                last_seq + index,
-                now,
-                row.actor,
-                row.kind,
-                row.node_id,
-                row.task_key,
-                json_text(row.data),
-            )
-            for index, row in enumerate(rows, start=1)
-        ],
+    await writes.write(
+        *_insert(
+            InstanceEvent,
+            _EVENT_COLUMNS,
+            [
+                (
+                    instance_id,
+                    last_seq + index,
+                    now,
+                    row.actor,
+                    row.kind,
+                    row.node_id,
+                    row.task_key,
+                    json_text(row.data),
+                )
+                for index, row in enumerate(rows, start=1)
+            ],
+        )
     )
 
 
-async def _create_tasks(instance_id: int, created: list[CreateTask], now: dt.datetime) -> dict[str, int]:
-    """Insert the new tasks; their row ids by task key."""
-    rows = await insert_rows(
-        Task,
-        _TASK_COLUMNS,
-        [
-            (
-                effect.task_id,
-                instance_id,
-                effect.node_id,
-                str(effect.kind),
-                effect.title[:200],
-                effect.assignee,
-                TASK_OPEN,
-                None,
-                json_text(effect.reason),
-                now,
-                effect.due_at,
-                None,
-                None,
-            )
-            for effect in created
-        ],
-        ' RETURNING "id", "task_key"',
+async def _create_tasks(
+    writes: WriteBatch, instance_id: int, created: list[CreateTask], now: dt.datetime
+) -> dict[str, int]:
+    """Insert the new tasks (with the writes pending before them); their row ids by task key."""
+    rows = await writes.flush(
+        *_insert(
+            Task,
+            _TASK_COLUMNS,
+            [
+                (
+                    effect.task_id,
+                    instance_id,
+                    effect.node_id,
+                    str(effect.kind),
+                    effect.title[:200],
+                    effect.assignee,
+                    TASK_OPEN,
+                    None,
+                    json_text(effect.reason),
+                    now,
+                    effect.due_at,
+                    None,
+                    None,
+                )
+                for effect in created
+            ],
+            ' RETURNING "id", "task_key"',
+        )
     )
     return {row["task_key"]: row["id"] for row in rows}
 
 
-async def _close_tasks(closed: list[CloseTask], now: dt.datetime) -> None:
+async def _close_tasks(writes: WriteBatch, closed: list[CloseTask], now: dt.datetime) -> None:
     groups: dict[tuple[str, int | None], list[str]] = defaultdict(list)
     for effect in closed:
         groups[(str(effect.outcome), effect.actor)].append(effect.task_id)
     for (outcome, actor), keys in groups.items():
-        await fetch(Task, _close_tasks_sql(len(keys)), TASK_CLOSED, outcome, now, actor, *keys)
+        await writes.write(
+            _close_tasks_sql(len(keys)),
+            TASK_CLOSED,
+            outcome,
+            now,
+            actor,
+            *keys,
+            touches=[("task", key) for key in keys],
+        )
 
 
-async def _schedule_timers(instance_id: int, scheduled: list[ScheduleTimer]) -> None:
-    await insert_rows(
-        Timer,
-        _TIMER_COLUMNS,
-        [
-            (
-                effect.timer_id,
-                instance_id,
-                str(effect.kind),
-                effect.task_id,
-                effect.node_id,
-                effect.due_at,
-                TIMER_PENDING,
-                None,
-            )
-            for effect in scheduled
-        ],
+async def _schedule_timers(writes: WriteBatch, instance_id: int, scheduled: list[ScheduleTimer]) -> None:
+    await writes.write(
+        *_insert(
+            Timer,
+            _TIMER_COLUMNS,
+            [
+                (
+                    effect.timer_id,
+                    instance_id,
+                    str(effect.kind),
+                    effect.task_id,
+                    effect.node_id,
+                    effect.due_at,
+                    TIMER_PENDING,
+                    None,
+                )
+                for effect in scheduled
+            ],
+        ),
+        touches=[("timer", effect.timer_id) for effect in scheduled],
     )
 
 
 async def _queue_messages(
-    instance: outbox.InstanceRef, effects: Sequence[Effect], task_ids: dict[str, int], now: dt.datetime
+    writes: WriteBatch,
+    instance: outbox.InstanceRef,
+    effects: Sequence[Effect],
+    task_ids: dict[str, int],
+    now: dt.datetime,
 ) -> None:
     messages: list[tuple[str, str, Any]] = []
     for effect in effects:
@@ -288,12 +329,14 @@ async def _queue_messages(
             messages.append(outbox.plugin_call(instance, effect))
     if not messages:
         return
-    await insert_rows(
-        OutboxMessage,
-        _OUTBOX_COLUMNS,
-        [
-            (key, actor, json_text(payload), "pending", 0, now, "", now, None)
-            for key, actor, payload in messages
-        ],
-        ' ON CONFLICT ("key") DO NOTHING',
+    await writes.write(
+        *_insert(
+            OutboxMessage,
+            _OUTBOX_COLUMNS,
+            [
+                (key, actor, json_text(payload), "pending", 0, now, "", now, None)
+                for key, actor, payload in messages
+            ],
+            ' ON CONFLICT ("key") DO NOTHING',
+        )
     )

@@ -24,9 +24,10 @@ from storage.tables import Department as DepartmentRow
 from storage.tables import Person as PersonRow
 
 
-async def load_org_directory() -> OrgDirectory:
-    """The current organisation: kept while `org_revision.token` is unchanged."""
-    return await for_revision("org directory", _read_org_directory)
+async def load_org_directory(token: int | None = None) -> OrgDirectory:
+    """The current organisation: kept while `org_revision.token` is unchanged (`token`: as the
+    caller's transaction just read it, e.g. with the instance row; read here when not given)."""
+    return await for_revision("org directory", _read_org_directory, token)
 
 
 async def _read_org_directory() -> OrgDirectory:

@@ -41,6 +41,7 @@ from runtime.service.views import CommandResult
 from runtime.service.visibility import may_see
 from storage.access import Principal
 from storage.database import write_transaction
+from storage.org import ORG_TOKEN_SQL
 from storage.raw_sql import fetch
 from storage.tables import Instance
 
@@ -80,6 +81,8 @@ class LoadedInstance(NamedTuple):
     data: dict[str, Any]
     state: InstanceState
     definition: Definition
+    org_token: int | None = None
+    """The organisation's revision token, read with the row (`load_org_directory(token)`)."""
 
     @property
     def ref(self) -> InstanceRef:
@@ -113,6 +116,7 @@ async def load_instance(instance_id: int, *, visible_to: Principal | None = None
         data=_json_object(row["data"]),
         state=decode_state(_json_text(row["state"])),
         definition=await definition(row["template_version"], row["published_at"]),
+        org_token=row["org_token"],
     )
 
 
@@ -120,7 +124,7 @@ _LOAD = (
     'SELECT "instance"."id", "instance"."number", "instance"."title", "instance"."row_version", '
     '"instance"."status", "instance"."initiator", "instance"."department_id", "instance"."urgent", '
     '"instance"."data", "instance"."state", "instance"."template_version", '
-    '"template_version"."published_at" AS "published_at" FROM "instance" '
+    f'"template_version"."published_at" AS "published_at", ({ORG_TOKEN_SQL}) AS "org_token" FROM "instance" '
     'JOIN "template_version" ON "template_version"."id" = "instance"."template_version" '
     'WHERE "instance"."id" = {}'
 )

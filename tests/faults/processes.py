@@ -236,7 +236,9 @@ class ApiUser:
 
     @classmethod
     async def sign_in(cls, base_url: str, employee_no: str, password: str = "formflow") -> ApiUser:
-        client = httpx.AsyncClient(base_url=base_url, timeout=20)
+        # Idle connections are dropped before the server's keep-alive (5 s) can close one under
+        # a request: a test that waits on the scheduler would otherwise race that close.
+        client = httpx.AsyncClient(base_url=base_url, timeout=20, limits=httpx.Limits(keepalive_expiry=2))
         response = await client.post(
             "/api/v1/auth/token", json={"username": employee_no, "password": password}
         )
