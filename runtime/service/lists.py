@@ -118,39 +118,55 @@ async def list_tasks(
     """The caller's open tasks (urgent or overdue first, then by due time), or the ones closed
     (newest first); only those of `template`, of `applicant`'s requests, or `overdue` if asked."""
     where = _task_filter(principal, now, done=done, template=template, applicant=applicant, overdue=overdue)
-    query = Task.select(
-        Task.id,
-        Task.instance,
-        Task.instance.number.as_alias("number"),
-        Task.instance.title.as_alias("instance_title"),
-        Task.instance.template_key.as_alias("template"),
-        Task.instance.urgent.as_alias("urgent"),
-        Task.instance.initiator.as_alias("initiator"),
-        Task.instance._.initiator._.name.as_alias("initiator_name"),
-        Task.title,
-        Task.kind,
-        Task.node_id,
-        Task.status,
-        Task.outcome,
-        Task.created_at,
-        Task.due_at,
-        Task.closed_at,
-        Task.reason,
-    ).where(where)
+    # The page's ids first, from the task rows alone; then the 20 rows with their instance
+    # and applicant. Joining before the LIMIT joined every open task (5,000 in a busy inbox).
+    ordered = Task.select(Task.id).where(where)
     if done:
-        query = query.order_by(Task.closed_at, ascending=False).order_by(Task.id, ascending=False)
+        ordered = ordered.order_by(Task.closed_at, ascending=False).order_by(Task.id, ascending=False)
     else:
-        query = (
-            query.order_by(_pressing_first(now))
+        ordered = (
+            ordered.order_by(_pressing_first(now))
             .order_by(QueryString('"task"."due_at" IS NULL'))
             .order_by(Task.due_at)
             .order_by(Task.id)
         )
     total = await Task.count().where(where)
-    rows = await query.limit(page_size).offset((page - 1) * page_size).output(load_json=True)
+    ids = [row["id"] for row in await ordered.limit(page_size).offset((page - 1) * page_size)]
+    rows = await _task_rows(ids)
     names = await person_names(p for row in rows for p in reasons.people_in(row["reason"] or {}))
     items = [_task_row(row, now, names, locale) for row in rows]
     return TaskPage(items=items, total=total, page=page, page_size=page_size)
+
+
+async def _task_rows(ids: list[int]) -> list[dict[str, Any]]:
+    """The tasks `ids` with their instance and applicant, in the order of `ids`."""
+    if not ids:
+        return []
+    rows = await (
+        Task.select(
+            Task.id,
+            Task.instance,
+            Task.instance.number.as_alias("number"),
+            Task.instance.title.as_alias("instance_title"),
+            Task.instance.template_key.as_alias("template"),
+            Task.instance.urgent.as_alias("urgent"),
+            Task.instance.initiator.as_alias("initiator"),
+            Task.instance._.initiator._.name.as_alias("initiator_name"),
+            Task.title,
+            Task.kind,
+            Task.node_id,
+            Task.status,
+            Task.outcome,
+            Task.created_at,
+            Task.due_at,
+            Task.closed_at,
+            Task.reason,
+        )
+        .where(Task.id.is_in(ids))
+        .output(load_json=True)
+    )
+    position = {task_id: index for index, task_id in enumerate(ids)}
+    return sorted(rows, key=lambda row: position[row["id"]])
 
 
 def _task_filter(
