@@ -92,18 +92,38 @@ class LoadedInstance(NamedTuple):
 async def load_instance(instance_id: int, *, visible_to: Principal | None = None) -> LoadedInstance:
     """The instance, if it exists and (with `visible_to`) that person may see it."""
     rows = await fetch(Instance, _LOAD, instance_id)
-    row = rows[0] if rows else None
-    if row is None or (
-        visible_to is not None
-        and not await may_see(
-            visible_to,
-            instance_id,
-            initiator=row["initiator"],
-            department_id=row["department_id"],
-            status=row["status"],
-        )
-    ):
+    if not rows:
         raise InstanceNotFound(instance_id)
+    return await _loaded(rows[0], visible_to)
+
+
+class TaskOnInstance(NamedTuple):
+    """A task named by its row id, read with its instance in one query."""
+
+    task_key: str
+    node_id: str
+    instance: LoadedInstance
+
+
+async def load_task_instance(task_id: int, *, visible_to: Principal | None = None) -> TaskOnInstance | None:
+    """The task and its instance; None when there is no such task. Raises `InstanceNotFound`
+    when `visible_to` may not see the instance."""
+    rows = await fetch(Instance, _LOAD_BY_TASK, task_id)
+    if not rows:
+        return None
+    row = rows[0]
+    return TaskOnInstance(row["task_key"], row["task_node_id"], await _loaded(row, visible_to))
+
+
+async def _loaded(row: Mapping[str, Any], visible_to: Principal | None) -> LoadedInstance:
+    if visible_to is not None and not await may_see(
+        visible_to,
+        row["id"],
+        initiator=row["initiator"],
+        department_id=row["department_id"],
+        status=row["status"],
+    ):
+        raise InstanceNotFound(row["id"])
     return LoadedInstance(
         id=row["id"],
         number=row["number"],
@@ -120,15 +140,24 @@ async def load_instance(instance_id: int, *, visible_to: Principal | None = None
     )
 
 
-_LOAD = (
-    'SELECT "instance"."id", "instance"."number", "instance"."title", "instance"."row_version", '
+_COLUMNS = (
+    '"instance"."id", "instance"."number", "instance"."title", "instance"."row_version", '
     '"instance"."status", "instance"."initiator", "instance"."department_id", "instance"."urgent", '
     '"instance"."data", "instance"."state", "instance"."template_version", '
-    f'"template_version"."published_at" AS "published_at", ({ORG_TOKEN_SQL}) AS "org_token" FROM "instance" '
+    f'"template_version"."published_at" AS "published_at", ({ORG_TOKEN_SQL}) AS "org_token"'
+)
+_LOAD = (
+    f'SELECT {_COLUMNS} FROM "instance" '
     'JOIN "template_version" ON "template_version"."id" = "instance"."template_version" '
     'WHERE "instance"."id" = {}'
 )
-"""The row a command reads; whether the caller may see it is `runtime.service.visibility.may_see`."""
+_LOAD_BY_TASK = (
+    f'SELECT "task"."task_key", "task"."node_id" AS "task_node_id", {_COLUMNS} FROM "task" '
+    'JOIN "instance" ON "instance"."id" = "task"."instance" '
+    'JOIN "template_version" ON "template_version"."id" = "instance"."template_version" '
+    'WHERE "task"."id" = {}'
+)
+"""The rows a command reads; whether the caller may see it is `runtime.service.visibility.may_see`."""
 
 
 def step_plugins() -> Mapping[str, Any]:

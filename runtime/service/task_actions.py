@@ -15,13 +15,9 @@ from runtime.service.caller import Caller
 from runtime.service.effects import CommandRecord
 from runtime.service.errors import InstanceNotFound, TaskNotFound
 from runtime.service.idempotency import IdempotencyKey
-from runtime.service.pipeline import load_instance, one_transaction
+from runtime.service.pipeline import load_task_instance, one_transaction
 from runtime.service.requests import TaskAction, TaskActionRequest
 from runtime.service.views import CommandResult
-from storage.raw_sql import fetch
-from storage.tables import Task
-
-_TASK = 'SELECT "task_key", "instance", "node_id" FROM "task" WHERE "id" = {}'
 
 
 @one_transaction
@@ -34,15 +30,14 @@ async def act_on_task(
     idempotency: IdempotencyKey | None = None,
 ) -> CommandResult:
     """Approve, reject, return, transfer or add signers on a task (its table id)."""
-    rows = await fetch(Task, _TASK, task_id)
-    if not rows:
-        raise TaskNotFound(task_id)
-    task = rows[0]
     try:
-        loaded = await load_instance(task["instance"], visible_to=caller.principal)
+        task = await load_task_instance(task_id, visible_to=caller.principal)
     except InstanceNotFound as exc:
         raise TaskNotFound(task_id) from exc
-    event = _task_event(caller.id, task["task_key"], request)
+    if task is None:
+        raise TaskNotFound(task_id)
+    loaded = task.instance
+    event = _task_event(caller.id, task.task_key, request)
     data = {
         key: value
         for key, value in (
@@ -55,7 +50,7 @@ async def act_on_task(
         )
         if value
     }
-    record = CommandRecord(str(request.action), caller.id, task["node_id"], task["task_key"], data)
+    record = CommandRecord(str(request.action), caller.id, task.node_id, task.task_key, data)
     return await run_command(
         caller, loaded, event, record, now, action=str(request.action), idempotency=idempotency
     )
