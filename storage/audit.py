@@ -7,7 +7,8 @@ chain at that row or the next one; `verify_chain` names the first broken entry.
 
 `record` must run inside the caller's write transaction, so an action and its audit entry
 commit together. Appends are serialised: by the IMMEDIATE transaction on SQLite, by a
-transaction-scoped advisory lock on PostgreSQL.
+transaction-scoped advisory lock on PostgreSQL, taken together with the read of the last hash
+(`formflow_audit_head`).
 
 No function here deletes entries but `purge_before`, which refuses anything younger than the
 retention period (never below `MIN_RETENTION_DAYS`) and appends an `audit.purged` entry naming
@@ -49,6 +50,9 @@ _COLUMNS = (
 # SQL text, not the query builder: every command appends an entry, and building the two
 # statements cost more than running them
 _LAST_HASH = 'SELECT "hash" FROM "audit_entry" ORDER BY "id" DESC LIMIT 1'
+_LOCKED_HEAD = 'SELECT formflow_audit_head({}) AS "hash"'
+"""PostgreSQL: the chain's advisory lock, then the last hash (a function, so the read sees what
+the previous holder committed; see migration 2026-11-27T18:40)."""
 _NAMES = ", ".join(f'"{column}"' for column in (*_COLUMNS, "prev_hash", "hash"))
 _PLACEHOLDERS = ", ".join(["{}"] * (len(_COLUMNS) + 2))
 _INSERT = f'INSERT INTO "audit_entry" ({_NAMES}) VALUES ({_PLACEHOLDERS})'
@@ -112,11 +116,12 @@ async def record(
     now: datetime | None = None,
 ) -> None:
     """Append one entry. Call inside the write transaction of the change it records."""
-    engine = AuditEntry._meta.db
-    if isinstance(engine, PostgresEngine):
-        await fetch(AuditEntry, "SELECT pg_advisory_xact_lock({})", _ADVISORY_LOCK_KEY)
-    last = await fetch(AuditEntry, _LAST_HASH)
-    prev_hash = last[0]["hash"] if last else GENESIS_HASH
+    if isinstance(AuditEntry._meta.db, PostgresEngine):
+        head = await fetch(AuditEntry, _LOCKED_HEAD, _ADVISORY_LOCK_KEY)
+        prev_hash = head[0]["hash"] or GENESIS_HASH
+    else:
+        last = await fetch(AuditEntry, _LAST_HASH)
+        prev_hash = last[0]["hash"] if last else GENESIS_HASH
     row: dict[str, Any] = {
         "at": (now or datetime.now(UTC)).astimezone(UTC),
         "actor_id": actor.id,

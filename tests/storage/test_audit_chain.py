@@ -69,6 +69,23 @@ async def test_each_entry_carries_the_hash_of_the_previous_one(db: None) -> None
     assert len({row["hash"] for row in rows}) == 5
 
 
+async def test_concurrent_appends_each_link_to_the_entry_committed_before_them(db: None) -> None:
+    """Twelve transactions appending at once (own connections on PostgreSQL, queued on SQLite):
+    each waits for the chain's lock and links to the entry the one before it committed."""
+
+    async def append(n: int) -> None:
+        async with write_transaction(AuditEntry._meta.db):
+            await audit.record("test.concurrent", TESTER, target_type="thing", target_id=n)
+            await asyncio.sleep(0.01)  # hold the lock while the others queue
+
+    before = await AuditEntry.count()
+    await asyncio.gather(*(append(n) for n in range(12)))
+    rows = await AuditEntry.select(AuditEntry.prev_hash, AuditEntry.hash).order_by(AuditEntry.id)
+    assert len(rows) == before + 12
+    assert [row["prev_hash"] for row in rows] == [audit.GENESIS_HASH] + [row["hash"] for row in rows[:-1]]
+    assert (await audit.verify_chain()).ok
+
+
 async def test_an_entry_records_who_what_when_where_and_before_after(db: None) -> None:
     [_, entry_id] = await record_entries(1)
     row = await AuditEntry.select().where(AuditEntry.id == entry_id).first().output(load_json=True)
