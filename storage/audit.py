@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 from piccolo.engine.postgres import PostgresEngine
 
-from storage.raw_sql import fetch
+from storage.raw_sql import WriteBatch, fetch
 from storage.tables import AuditEntry
 
 GENESIS_HASH = "0" * 64
@@ -114,8 +114,10 @@ async def record(
     before: Any = None,
     after: Any = None,
     now: datetime | None = None,
+    writes: WriteBatch | None = None,
 ) -> None:
-    """Append one entry. Call inside the write transaction of the change it records."""
+    """Append one entry. Call inside the write transaction of the change it records.
+    With `writes`, the entry's INSERT is added to that batch for the caller to flush."""
     if isinstance(AuditEntry._meta.db, PostgresEngine):
         head = await fetch(AuditEntry, _LOCKED_HEAD, _ADVISORY_LOCK_KEY)
         prev_hash = head[0]["hash"] or GENESIS_HASH
@@ -134,9 +136,11 @@ async def record(
         "before": _plain(before),
         "after": _plain(after),
     }
-    await fetch(
-        AuditEntry, _INSERT, *(row[column] for column in _COLUMNS), prev_hash, entry_hash(prev_hash, row)
-    )
+    values = (*(row[column] for column in _COLUMNS), prev_hash, entry_hash(prev_hash, row))
+    if writes is not None:
+        await writes.write(_INSERT, *values)
+    else:
+        await fetch(AuditEntry, _INSERT, *values)
 
 
 async def verify_chain(batch_size: int = 2000) -> ChainReport:

@@ -18,6 +18,7 @@ from runtime.service.pipeline import LoadedInstance, current_step, decide, write
 from runtime.service.views import CommandResult
 from storage import attachments, audit
 from storage.database import write_transaction
+from storage.raw_sql import WriteBatch
 from storage.tables import Instance
 
 
@@ -46,13 +47,22 @@ async def run_command(
     if step.state is loaded.state:
         return unchanged(loaded)
     async with write_transaction(Instance._meta.db):
-        result = await write_step(loaded, step, [record], now, data=data)
+        writes = WriteBatch(Instance)  # the step's last effect rows go out with the audit entry
+        result = await write_step(loaded, step, [record], now, data=data, writes=writes)
         if links is not None:
             await link_uploads(links.refs, instance_id=loaded.id, owner_id=links.owner_id, now=now)
         detail = {"node": record.node_id} if record.node_id else None
         await finish(
-            caller, action, result, before=loaded.status, now=now, idempotency=idempotency, detail=detail
+            caller,
+            action,
+            result,
+            before=loaded.status,
+            now=now,
+            idempotency=idempotency,
+            detail=detail,
+            writes=writes,
         )
+        await writes.flush()
     return result
 
 
@@ -91,8 +101,10 @@ async def finish(
     now: dt.datetime,
     idempotency: IdempotencyKey | None,
     detail: Mapping[str, object] | None = None,
+    writes: WriteBatch | None = None,
 ) -> None:
-    """The audit entry (`instance.<action>`, before/after status) and the idempotency record."""
+    """The audit entry (`instance.<action>`, before/after status) and the idempotency record
+    (with `writes`, the audit entry's INSERT is left pending in that batch)."""
     after: dict[str, object] = {"status": result.status, **(detail or {})}
     await audit.record(
         f"instance.{action}",
@@ -102,6 +114,7 @@ async def finish(
         before=None if before is None else {"status": before},
         after=after,
         now=now,
+        writes=writes,
     )
     if idempotency is not None:
         await remember(caller.id, idempotency, result, now)

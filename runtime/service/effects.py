@@ -78,13 +78,28 @@ async def apply_effects(
     now: dt.datetime,
     *,
     last_seq: int | None = None,
+    writes: WriteBatch | None = None,
 ) -> None:
     """Write `records` (the command's own rows) and every effect of its step.
 
     `last_seq`: the instance's last event number when the caller knows it (0 for a new
-    instance); else it is read.
+    instance); else it is read. `writes`: a batch the caller flushes later, with writes of
+    its own (the audit entry); without it the writes are flushed here.
     """
-    writes = WriteBatch(Task)
+    batch = writes if writes is not None else WriteBatch(Task)
+    await _write_effects(batch, instance, records, effects, now, last_seq)
+    if writes is None:
+        await batch.flush()
+
+
+async def _write_effects(
+    writes: WriteBatch,
+    instance: outbox.InstanceRef,
+    records: Sequence[CommandRecord],
+    effects: Sequence[Effect],
+    now: dt.datetime,
+    last_seq: int | None,
+) -> None:
     await _record_events(writes, instance.id, records, effects, now, last_seq)
     created = [e for e in effects if isinstance(e, CreateTask)]
     task_ids = await _create_tasks(writes, instance.id, created, now) if created else {}
@@ -106,7 +121,6 @@ async def apply_effects(
             touches=[("timer", key) for key in cancelled],
         )
     await _queue_messages(writes, instance, effects, task_ids, now)
-    await writes.flush()
 
 
 def last_seq_sql(instance_column: str) -> str:

@@ -42,7 +42,7 @@ from runtime.service.visibility import may_see
 from storage.access import Principal
 from storage.database import write_transaction
 from storage.org import ORG_TOKEN_SQL
-from storage.raw_sql import fetch
+from storage.raw_sql import WriteBatch, fetch
 from storage.tables import Instance
 
 CALENDAR = BusinessCalendar()
@@ -193,8 +193,10 @@ async def write_step(
     now: dt.datetime,
     *,
     data: dict[str, Any] | None = None,
+    writes: WriteBatch | None = None,
 ) -> CommandResult:
     """Write the new state, data and every effect; call inside the write transaction.
+    With `writes`, the last of the effect rows stay pending in it for the caller to flush.
 
     `data` replaces the stored data (a resubmission with changes); an approved change request
     in the effects is merged in after it.
@@ -226,7 +228,7 @@ async def write_step(
     if not updated:
         raise ConflictError()
     ref = InstanceRef(id=loaded.id, number=loaded.number, title=title)
-    await apply_effects(ref, records, step.effects, now, last_seq=int(updated[0]["last_seq"]))
+    await apply_effects(ref, records, step.effects, now, last_seq=int(updated[0]["last_seq"]), writes=writes)
     return CommandResult(
         id=loaded.id,
         number=loaded.number,
