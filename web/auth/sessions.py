@@ -11,12 +11,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from storage.raw_sql import fetch
 from storage.tables import ApiToken, SignInChallenge, SsoSession, UserSession
 from web.auth.tokens import digest, new_api_token, new_session_token
 
 SESSION_COOKIE = "formflow_session"
 # Refresh `last_seen_at` at most this often, so reads do not turn into writes on every request.
 _TOUCH_EVERY = timedelta(minutes=5)
+# Every signed-in request reads one of these: SQL text, not the query builder.
+_SESSION = (
+    'SELECT "id", "person", "expires_at", "last_seen_at" FROM "user_session" WHERE "token_hash" = {} LIMIT 1'
+)
+_API_TOKEN = (
+    'SELECT "id", "person", "expires_at", "revoked_at", "last_used_at" FROM "api_token" '
+    'WHERE "token_hash" = {} LIMIT 1'
+)
 
 
 async def open_session(person_id: int, hours: int, ip: str, user_agent: str) -> str:
@@ -38,13 +47,8 @@ async def open_session(person_id: int, hours: int, ip: str, user_agent: str) -> 
 
 async def person_for_session(token: str) -> int | None:
     now = datetime.now(UTC)
-    row = await (
-        UserSession.select(
-            UserSession.id, UserSession.person, UserSession.expires_at, UserSession.last_seen_at
-        )
-        .where(UserSession.token_hash == digest(token))
-        .first()
-    )
+    rows = await fetch(UserSession, _SESSION, digest(token))
+    row = rows[0] if rows else None
     if row is None or row["expires_at"] <= now:
         return None
     if now - row["last_seen_at"] > _TOUCH_EVERY:
@@ -123,13 +127,8 @@ async def issue_api_token(person_id: int, name: str, days: int | None) -> tuple[
 
 async def person_for_api_token(token: str) -> int | None:
     now = datetime.now(UTC)
-    row = await (
-        ApiToken.select(
-            ApiToken.id, ApiToken.person, ApiToken.expires_at, ApiToken.revoked_at, ApiToken.last_used_at
-        )
-        .where(ApiToken.token_hash == digest(token))
-        .first()
-    )
+    rows = await fetch(ApiToken, _API_TOKEN, digest(token))
+    row = rows[0] if rows else None
     if row is None or row["revoked_at"] is not None:
         return None
     if row["expires_at"] is not None and row["expires_at"] <= now:
