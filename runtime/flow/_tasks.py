@@ -117,9 +117,9 @@ def schedule_timer(
 
 def approval_deadline(w: Work, sla: Sla) -> tuple[dt.datetime, dt.datetime | None, dt.datetime]:
     """The SLA times of a task opened now; tasks opened in the same step share them."""
-    times = w.deadlines.get(id(sla))
+    times = w.deadlines.get(sla)
     if times is None:
-        times = w.deadlines[id(sla)] = sla_deadline(w.env.calendar, w.now, sla, urgent=w.is_urgent)
+        times = w.deadlines[sla] = sla_deadline(w.env.calendar, w.now, sla, urgent=w.is_urgent)
     return times
 
 

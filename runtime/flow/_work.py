@@ -16,7 +16,7 @@ from runtime.flow.assignees import RuleInput
 from runtime.flow.effects import Effect, Notify, RecordEvent, SetStatus
 from runtime.flow.environment import Environment, sequential_id
 from runtime.flow.errors import TransitionError
-from runtime.flow.graph import ApprovalNode, PluginNode
+from runtime.flow.graph import ApprovalNode, PluginNode, Sla
 from runtime.flow.lifecycle import TRANSITIONS, Status
 from runtime.flow.plugins import plugin_approval
 from runtime.flow.state import ApprovalRun, InstanceState, OpenTask, PendingChange, Token
@@ -76,8 +76,9 @@ class Work:
         self._rule_input: RuleInput | None = None
         # The default ids are "<instance>-<seq>": formatted here, without a call per id.
         self._id_prefix = f"{state.instance_id}-" if env.new_id is sequential_id else None
-        self.deadlines: dict[int, tuple[dt.datetime, dt.datetime | None, dt.datetime]] = {}
-        """SLA id -> its (due, reminder, overdue) times from `now`, computed once per step."""
+        self.deadlines: dict[Sla, tuple[dt.datetime, dt.datetime | None, dt.datetime]] = {}
+        """SLA -> its (due, reminder, overdue) times from `now`, computed once per step. Keyed by
+        value: a resumed step's SLA is a short-lived copy whose id() a later copy may reuse."""
 
     # -- ids and keys -------------------------------------------------------------------
 

@@ -42,7 +42,16 @@ from runtime.flow.events import (
     Urge,
     Withdraw,
 )
-from runtime.flow.graph import Action, ApprovalMode, EndNode, JoinNode, ParallelNode, ResubmitFrom, StartNode
+from runtime.flow.graph import (
+    Action,
+    ApprovalMode,
+    EndNode,
+    JoinNode,
+    ParallelNode,
+    ResubmitFrom,
+    Sla,
+    StartNode,
+)
 from runtime.flow.state import TaskOrigin
 from tests.runtime.driver import Driver
 from tests.runtime.graphs import approval, chain, graph
@@ -91,6 +100,32 @@ def test_an_overdue_step_returned_and_resubmitted_is_due_at_once() -> None:
     assert driver.state.tokens[0].sla_left == 0
     driver.apply(Submit(actor=STAFF))
     assert driver.task_of(MKT_HEAD).due_at == driver.now
+
+
+def test_parallel_steps_resumed_together_keep_each_their_own_remaining_time() -> None:
+    """Two parallel approvals with different SLAs, returned and resubmitted: each resumes with
+    what was left of its own clock (the deadlines of one step were once shared by SLA object
+    identity, and the resumed SLAs are short-lived objects that can share an address)."""
+    flow = graph(
+        [
+            StartNode(id="start"),
+            ParallelNode(id="p"),
+            approval("a", MKT_HEAD, sla=Sla(working_hours=2.0)),
+            approval("b", PUR_HEAD, sla=Sla(working_hours=16.0)),
+            JoinNode(id="j"),
+            EndNode(id="end"),
+        ],
+        [("start", "p"), ("p", "a"), ("p", "b"), ("a", "j"), ("b", "j"), ("j", "end")],
+    )
+    driver = Driver(flow, env(), MONDAY)
+    driver.apply(Submit(actor=STAFF))
+    act(driver, MKT_HEAD, Return, note="补充")  # both clocks ran 5 minutes
+    driver.apply(Submit(actor=STAFF), after=dt.timedelta(days=1))
+    for person, hours in ((MKT_HEAD, 2), (PUR_HEAD, 16)):
+        resumed = driver.env.calendar.add_working_hours(driver.now, hours - 5 / 60)
+        due = driver.task_of(person).due_at
+        assert due is not None and abs((due - resumed).total_seconds()) < 1, (person, due, resumed)
+    assert driver.replay() == driver.state
 
 
 def test_resubmit_from_start_when_the_flow_says_so() -> None:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import msgspec
 import pytest
 
-from runtime.flow import Status
+from runtime.flow import Status, new_instance
+from runtime.flow._compiled import compile_flow
+from runtime.flow._tasks import approval_deadline
+from runtime.flow._work import Work
 from runtime.flow.effects import CloseTask, CreateTask, Notify, ScheduleTimer, TaskOutcome
 from runtime.flow.events import Approve, Submit, TimerFired, TimerKind
 from runtime.flow.graph import OverdueAction, Sla, TaskNode, WaitNode
@@ -138,3 +142,15 @@ def test_late_stage_is_recorded_with_working_hours_late() -> None:
     (record,) = [r for r in driver.of_type(RecordEvent) if r.kind == "stage_completed"]
     assert record.data["late_hours"] == 1.0  # Tuesday 18:00 -> Wednesday 10:00 is one working hour
     assert record.data["note"] == "供应商缺货，改用备选"
+
+
+def test_deadlines_shared_within_a_step_follow_the_sla_values_not_the_object() -> None:
+    """A resumed step's SLA is a short-lived copy with the time that was left; the next copy can
+    be allocated at the same address. The step's shared deadlines must not mix them up."""
+    work = Work(compile_flow(chain(approval("a", MKT_HEAD))), new_instance("FLP"), MONDAY, env())
+    short = approval_deadline(work, msgspec.structs.replace(Sla(), working_hours=2.0))
+    long = approval_deadline(work, msgspec.structs.replace(Sla(), working_hours=16.0))
+    calendar = work.env.calendar
+    assert short[0] == calendar.add_working_hours(MONDAY, 2.0)
+    assert long[0] == calendar.add_working_hours(MONDAY, 16.0)
+    assert approval_deadline(work, Sla(working_hours=2.0)) == short  # equal SLAs still share
