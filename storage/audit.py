@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 from piccolo.engine.postgres import PostgresEngine
 
-from storage.raw_sql import WriteBatch, fetch
+from storage.raw_sql import WriteBatch, fetch, insert_sql
 from storage.tables import AuditEntry
 
 GENESIS_HASH = "0" * 64
@@ -53,9 +53,7 @@ _LAST_HASH = 'SELECT "hash" FROM "audit_entry" ORDER BY "id" DESC LIMIT 1'
 _LOCKED_HEAD = 'SELECT formflow_audit_head({}) AS "hash"'
 """PostgreSQL: the chain's advisory lock, then the last hash (a function, so the read sees what
 the previous holder committed; see migration 2026-11-27T18:40)."""
-_NAMES = ", ".join(f'"{column}"' for column in (*_COLUMNS, "prev_hash", "hash"))
-_PLACEHOLDERS = ", ".join(["{}"] * (len(_COLUMNS) + 2))
-_INSERT = f'INSERT INTO "audit_entry" ({_NAMES}) VALUES ({_PLACEHOLDERS})'
+_INSERT = insert_sql("audit_entry", (*_COLUMNS, "prev_hash", "hash"), 1)
 
 
 class Actor(msgspec.Struct, frozen=True, kw_only=True):

@@ -34,6 +34,14 @@ def compiled(template: str, engine_type: str) -> str:
     return sql.replace("\0(", "{").replace("\0)", "}")
 
 
+@functools.cache
+def insert_sql(table: str, columns: tuple[str, ...], rows: int, tail: str = "") -> str:
+    """`INSERT INTO table (columns) VALUES (...), ...` with `{}` placeholders for `fetch`."""
+    row = "(" + ", ".join(["{}"] * len(columns)) + ")"
+    names = ", ".join(f'"{column}"' for column in columns)
+    return f'INSERT INTO "{table}" ({names}) VALUES {", ".join([row] * rows)}{tail}'
+
+
 class _Compiled:
     """What an engine's `run_querystring` reads from a query string, already compiled."""
 
@@ -78,8 +86,7 @@ class WriteBatch:
 
     def __init__(self, table: type[Table]) -> None:
         self.table = table
-        self._templates: list[str] = []
-        self._args: list[Any] = []
+        self._pending: list[tuple[str, tuple[Any, ...]]] = []
         self._touched: set[Any] = set()
 
     async def write(self, template: str, *args: Any, touches: Iterable[Hashable] = ()) -> None:
@@ -87,26 +94,26 @@ class WriteBatch:
         keys = set(touches)
         if keys & self._touched:
             await self.flush()
-        self._templates.append(template)
-        self._args.extend(args)
+        self._pending.append((template, args))
         self._touched |= keys
 
     async def flush(self, template: str | None = None, *args: Any) -> list[dict[str, Any]]:
         """Send the pending writes, then `template` (if any); `template`'s rows."""
-        templates, pending = self._templates, self._args
-        self._templates, self._args, self._touched = [], [], set()
-        if self.table._meta.db.engine_type == "sqlite":
-            offset = 0
-            for written in templates:
-                count = written.replace("{{", "").replace("}}", "").count("{}")
-                await fetch(self.table, written, *pending[offset : offset + count])
-                offset += count
-            return await fetch(self.table, template, *args) if template is not None else []
-        if not templates:
-            return await fetch(self.table, template, *args) if template is not None else []
-        if template is None and len(templates) == 1:
-            return await fetch(self.table, templates[0], *pending)
-        return await fetch(self.table, _combined(tuple(templates), template), *pending, *args)
+        pending, self._pending, self._touched = self._pending, [], set()
+        if template is not None:
+            pending.append((template, args))
+        if not pending:
+            return []
+        if self.table._meta.db.engine_type == "sqlite" or len(pending) == 1:
+            rows: list[dict[str, Any]] = []
+            for written, written_values in pending:
+                rows = await fetch(self.table, written, *written_values)
+            return rows if template is not None else []
+        writes = tuple(written for written, _ in pending)
+        values = [value for _, written_values in pending for value in written_values]
+        if template is not None:
+            return await fetch(self.table, _combined(writes[:-1], template), *values)
+        return await fetch(self.table, _combined(writes, None), *values)
 
 
 @functools.cache

@@ -90,7 +90,10 @@ class Checkpointer(threading.Thread):
                 if self._stopping.wait(CHECKPOINT_DELAY):
                     break
                 self._written.clear()
-                raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                try:
+                    raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error:
+                    continue  # the next write tries again; the backstop checkpoint still holds
         finally:
             raw.close()
 
@@ -111,14 +114,14 @@ class InlineSQLiteTransaction(SQLiteTransaction):
             return self._parent
         self._writer = self.engine.writer()
         await self._writer.acquire()
+        raw: sqlite3.Connection | None = None
         try:
-            self.connection = InlineConnection(self.engine.borrow())
-            try:
-                await self.begin()
-            except BaseException:
-                self.engine.give_back(self.connection.raw, reuse=False)
-                raise
+            raw = self.engine.borrow()
+            self.connection = InlineConnection(raw)
+            await self.begin()
         except BaseException:
+            if raw is not None:
+                self.engine.give_back(raw, reuse=False)
             self._writer.release()
             raise
         self.context = self.engine.current_transaction.set(self)

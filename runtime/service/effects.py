@@ -13,8 +13,9 @@ The statements are SQL text made once per shape (table, columns, number of rows)
 `storage.raw_sql`: a command writes a handful of rows into several tables, and building each
 statement through the query builder cost more than running it. On PostgreSQL they go out in
 two statements (`WriteBatch`): the event rows with the new tasks (whose ids the outbox
-messages need), then everything else; a write to a row an earlier pending write touched
-(a timer scheduled and cancelled in one step) waits for it.
+messages need), then everything else (with the command's audit entry when the caller passes
+its batch); a write to a row an earlier pending write touched (a timer scheduled and cancelled
+in one step) waits for it.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from runtime.flow.effects import (
     SetTaskDue,
 )
 from runtime.service import outbox
-from storage.raw_sql import WriteBatch, fetch
+from storage.raw_sql import WriteBatch, fetch, insert_sql
 from storage.tables import InstanceEvent, OutboxMessage, Task, Timer
 
 if TYPE_CHECKING:
@@ -129,14 +130,6 @@ def last_seq_sql(instance_column: str) -> str:
         '(SELECT COALESCE(MAX("seq"), 0) FROM "instance_event" '
         f'WHERE "instance_event"."instance" = {instance_column})'
     )
-
-
-@functools.cache
-def insert_sql(table: str, columns: tuple[str, ...], rows: int, tail: str = "") -> str:
-    """`INSERT INTO table (columns) VALUES (...), ...` with `{}` placeholders for `Table.raw`."""
-    row = "(" + ", ".join(["{}"] * len(columns)) + ")"
-    names = ", ".join(f'"{column}"' for column in columns)
-    return f'INSERT INTO "{table}" ({names}) VALUES {", ".join([row] * rows)}{tail}'
 
 
 async def insert_rows(
